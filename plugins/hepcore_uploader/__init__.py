@@ -1,0 +1,14 @@
+"""hepcore's Hep.gg-compatible uploader, registered through the ``hepcore`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hepcore import hookimpl
+
+from .service import UploaderService
+
+
+@hookimpl
+def hepcore_register_services(runtime: Any) -> list[Any]:
+    return [UploaderService(runtime, runtime.config.service("uploader"))]

@@ -1,0 +1,111 @@
+"""Uploader items in SQLite: insert with a fresh unique name, resolve, count views."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from hepcore.clock import URLSAFE, Clock, random_string
+from hepcore.db import Database
+
+SLUG_LENGTH = 9
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    slug: str
+    account_id: str
+    kind: str
+    alias: str | None
+    favourite: bool
+    link: str | None
+    name: str | None
+    type: str | None
+    size: int | None
+    sha256: str | None
+    width: int | None
+    height: int | None
+    storage_key: str | None
+    views: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Item:
+        return cls(
+            id=row["id"], slug=row["slug"], account_id=row["account_id"], kind=row["kind"],
+            alias=row["alias"], favourite=bool(row["favourite"]), link=row["link"],
+            name=row["name"], type=row["type"], size=row["size"], sha256=row["sha256"],
+            width=row["width"], height=row["height"], storage_key=row["storage_key"],
+            views=row["views"], created_at=row["created_at"],
+        )
+
+
+class ItemStore:
+    """Reads and writes ``uploader_items``; IDs, slugs and aliases share ``uploader_names``."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def new_slug(self) -> str:
+        """A 9-character slug not yet issued (checked again, atomically, on insert)."""
+        while True:
+            slug = random_string(SLUG_LENGTH, URLSAFE)
+            if self.db.one("SELECT 1 FROM uploader_names WHERE name = ?", (slug,)) is None:
+                return slug
+
+    def insert(self, *, slug: str, ext: str, account_id: str, kind: str, link: str | None = None,
+               name: str | None = None, type: str | None = None, size: int | None = None,
+               sha256: str | None = None, width: int | None = None, height: int | None = None,
+               storage_key: str | None = None) -> Item | None:
+        """Insert the item inside the caller's write transaction.
+
+        Returns ``None`` when the slug or ID was taken meanwhile (the caller
+        picks another); creation times are unique per account (+1 ms on a clash).
+        """
+        item_id = slug + ext
+        conn = self.db.conn
+        names = {slug, item_id}
+        for n in names:
+            if conn.execute("SELECT 1 FROM uploader_names WHERE name = ?", (n,)).fetchone():
+                return None
+        created = round(self.clock(), 3)
+        while conn.execute(
+            "SELECT 1 FROM uploader_items WHERE account_id = ? AND created_at = ?",
+            (account_id, created),
+        ).fetchone():
+            created = round(created + 0.001, 3)
+        conn.execute(
+            "INSERT INTO uploader_items (id, slug, account_id, kind, link, name, type, size,"
+            " sha256, width, height, storage_key, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, slug, account_id, kind, link, name, type, size, sha256, width, height,
+             storage_key, created),
+        )
+        for n in names:
+            conn.execute("INSERT INTO uploader_names (name, item_id) VALUES (?, ?)", (n, item_id))
+        return self.get(item_id)
+
+    def get(self, item_id: str) -> Item | None:
+        row = self.db.one("SELECT * FROM uploader_items WHERE id = ?", (item_id,))
+        return Item.from_row(row) if row else None
+
+    def resolve(self, name: str, account_id: str | None = None) -> Item | None:
+        """A live item by ID or alias, else by the slug of an ID with an extension (section 5)."""
+        extra, params = "", [name, name]
+        if account_id is not None:
+            extra, params = " AND account_id = ?", [name, name, account_id]
+        row = self.db.one(
+            "SELECT * FROM uploader_items WHERE (id = ? OR alias = ?) AND deleted_at IS NULL"
+            + extra + " LIMIT 1", params)
+        if row is None and "." not in name:
+            params = [name] + ([account_id] if account_id is not None else [])
+            row = self.db.one(
+                "SELECT * FROM uploader_items WHERE slug = ? AND id != slug"
+                " AND deleted_at IS NULL" + extra, params)
+        return Item.from_row(row) if row else None
+
+    def add_view(self, item_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE uploader_items SET views = views + 1 WHERE id = ?", (item_id,))

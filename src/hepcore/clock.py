@@ -1,0 +1,48 @@
+"""Time and random identifiers, injectable for tests."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from datetime import UTC, datetime
+from typing import Callable
+
+Clock = Callable[[], float]
+"""A function returning the current UNIX time in seconds."""
+
+system_clock: Clock = time.time
+
+URLSAFE = string.ascii_letters + string.digits + "_-"
+ALNUM = string.ascii_letters + string.digits
+LOWER_HEX = "0123456789abcdef"
+
+
+def random_string(length: int, alphabet: str = URLSAFE) -> str:
+    """Return ``length`` characters drawn uniformly from ``alphabet`` with :mod:`secrets`."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def iso_ms(ts: float) -> str:
+    """Format a UNIX time as ISO-8601 UTC with milliseconds: ``2026-08-27T00:00:00.000Z``."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def iso_s(ts: float) -> str:
+    """Format a UNIX time as ISO-8601 UTC with seconds: ``2026-01-29T12:00:00Z``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> float:
+    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC) to UNIX time.
+
+    Raises :class:`ValueError` for anything else.
+    """
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

@@ -1,0 +1,227 @@
+"""The host configuration: an explicit object, built from a TOML file and the environment.
+
+Nothing here is read at import time. ``load_config(data_dir)`` reads
+``<data_dir>/hepcore.toml`` and the secret file; tests build :class:`Config`
+directly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_FILE = "hepcore.toml"
+SECRET_FILE = "secret"
+DEFAULT_DATA_DIR = "hepcore-data"
+SERVE_MODES = ("direct", "x-accel-redirect", "x-sendfile")
+
+
+@dataclass
+class ServiceConfig:
+    """Where one service is mounted and its own options.
+
+    A request belongs to the service when its ``Host`` is in ``hosts`` (or
+    ``hosts`` is empty) and its path starts with ``prefix``. ``options``
+    holds the service's own settings (its ``[services.NAME]`` table).
+    """
+
+    name: str
+    prefix: str = "/"
+    hosts: list[str] = field(default_factory=list)
+    public_base_url: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        prefix = "/" + self.prefix.strip("/")
+        self.prefix = prefix if prefix != "/" else "/"
+        self.hosts = [h.lower() for h in self.hosts]
+        if self.public_base_url:
+            self.public_base_url = self.public_base_url.rstrip("/")
+
+
+@dataclass
+class Config:
+    """Everything a hepcore host needs to start.
+
+    ``secrets`` are the signing secrets, oldest first: the last one signs,
+    every one verifies (rotation).
+    """
+
+    data_dir: Path
+    secrets: list[str] = field(default_factory=list)
+    services: dict[str, ServiceConfig] = field(default_factory=dict)
+    storage_backend: str = "local"
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    limits_backend: str = "sqlite"
+    blocked_plugins: list[str] = field(default_factory=list)
+    trust_proxy: bool = False
+    serve_mode: str = "direct"
+    accel_prefix: str = "/_hepcore_files/"
+    read_chunk_size: int = 1024 * 1024
+    multipart_overhead: int = 64 * 1024
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.serve_mode not in SERVE_MODES:
+            raise ConfigError(f"server.serve_mode must be one of {', '.join(SERVE_MODES)}")
+        if not 4096 <= self.read_chunk_size <= 16 * 1024 * 1024:
+            raise ConfigError("server.read_chunk_size must be between 4096 and 16777216")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "hepcore.db"
+
+    def service(self, name: str) -> ServiceConfig:
+        """The mount of ``name``; a service not configured gets a ``/<name>`` prefix."""
+        if name not in self.services:
+            self.services[name] = ServiceConfig(name=name, prefix=f"/{name}")
+        return self.services[name]
+
+
+def default_data_dir() -> Path:
+    """``$HEPCORE_DATA`` or ``./hepcore-data``."""
+    return Path(os.environ.get("HEPCORE_DATA") or DEFAULT_DATA_DIR)
+
+
+def read_secrets(data_dir: Path) -> list[str]:
+    """Signing secrets from ``$HEPCORE_SECRETS`` (comma-separated) or the secret file."""
+    env = os.environ.get("HEPCORE_SECRETS")
+    if env:
+        return [s.strip() for s in env.split(",") if s.strip()]
+    path = data_dir / SECRET_FILE
+    if path.exists():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return []
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
+    """Build a :class:`Config` from a parsed TOML document; unknown keys are errors."""
+    data = dict(data)
+    server = dict(data.pop("server", {}))
+    storage = dict(data.pop("storage", {}))
+    limits = dict(data.pop("limits", {}))
+    plugins = dict(data.pop("plugins", {}))
+    services_raw = dict(data.pop("services", {}))
+    data.pop("data_dir", None)
+    if data:
+        raise ConfigError(f"unknown top-level settings: {', '.join(sorted(data))}")
+    services: dict[str, ServiceConfig] = {}
+    for name, table in services_raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"services.{name} must be a table")
+        table = dict(table)
+        hosts = table.pop("hosts", [])
+        if isinstance(hosts, str):
+            hosts = [hosts]
+        services[name] = ServiceConfig(
+            name=name,
+            prefix=str(table.pop("prefix", f"/{name}")),
+            hosts=list(hosts),
+            public_base_url=table.pop("public_base_url", None),
+            enabled=bool(table.pop("enabled", True)),
+            options=table,
+        )
+    known_server = {"trust_proxy", "serve_mode", "accel_prefix", "read_chunk_size",
+                    "multipart_overhead", "log_level"}
+    unknown = set(server) - known_server
+    if unknown:
+        raise ConfigError(f"unknown server settings: {', '.join(sorted(unknown))}")
+    return Config(
+        data_dir=data_dir,
+        secrets=read_secrets(data_dir),
+        services=services,
+        storage_backend=str(storage.pop("backend", "local")),
+        storage_options=storage,
+        limits_backend=str(limits.pop("backend", "sqlite")),
+        blocked_plugins=list(plugins.get("blocked", [])),
+        **server,
+    )
+
+
+def load_config(data_dir: str | os.PathLike[str] | None = None) -> Config:
+    """Read ``<data_dir>/hepcore.toml`` (defaults when it is absent) and the secrets."""
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    path = root / CONFIG_FILE
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    else:
+        data = {}
+    return config_from_dict(data, root)
+
+
+DEFAULT_CONFIG_TOML = """\
+# hepcore host configuration. Paths are relative to this directory.
+# Signing secrets live in the file `secret` beside this one (newest last),
+# or in $HEPCORE_SECRETS (comma-separated); never in this file.
+
+[server]
+# Honour X-Forwarded-* headers only behind a proxy you control.
+trust_proxy = false
+# direct: hepcore streams files; x-accel-redirect (nginx) or x-sendfile
+# (Apache, lighttpd): the front proxy serves them from the data directory.
+serve_mode = "direct"
+accel_prefix = "/_hepcore_files/"
+read_chunk_size = 1048576
+multipart_overhead = 65536
+
+[storage]
+backend = "local"
+
+[limits]
+backend = "sqlite"
+
+[plugins]
+# Entry-point names of plugins to leave out, e.g. ["images"].
+blocked = []
+
+# All four services on one port, by path prefix.
+[services.uploader]
+prefix = "/"
+
+[services.paste]
+prefix = "/paste"
+
+[services.cdn]
+prefix = "/cdn"
+
+[services.images]
+prefix = "/img"
+
+# Production: one host per service instead of prefixes, e.g.
+#
+# [services.uploader]
+# prefix = "/"
+# hosts = ["hep.example.org", "i.hep.example.org"]
+# public_base_url = "https://hep.example.org"
+# serve_base_url = "https://i.hep.example.org"
+#
+# [services.paste]
+# prefix = "/"
+# hosts = ["paste.example.org"]
+# public_base_url = "https://paste.example.org"
+#
+# [services.cdn]
+# prefix = "/"
+# hosts = ["cdn.example.org"]
+# public_base_url = "https://cdn.example.org"
+#
+# [services.images]
+# prefix = "/"
+# hosts = ["img.example.org"]
+# public_base_url = "https://img.example.org"
+"""

@@ -1,0 +1,63 @@
+"""The core's own tables: accounts, keys, rate-limit hits, quota usage, counters.
+
+Migrations only ever add; they never drop data.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+core = Migrations("hepcore")
+
+
+@core()
+def m001_accounts_and_keys(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE accounts (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            email TEXT,
+            plan TEXT NOT NULL DEFAULT 'free',
+            status TEXT NOT NULL DEFAULT 'active',
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            account_id TEXT NOT NULL REFERENCES accounts(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            display TEXT NOT NULL,
+            label TEXT,
+            status TEXT NOT NULL DEFAULT 'active',
+            created_at REAL NOT NULL,
+            last_used_at REAL,
+            request_count INTEGER NOT NULL DEFAULT 0,
+            revoked_at REAL
+        );
+        CREATE INDEX api_keys_account ON api_keys(account_id, service);
+        CREATE TABLE rate_hits (
+            scope TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        CREATE INDEX rate_hits_scope_ts ON rate_hits(scope, ts);
+        CREATE TABLE quota_usage (
+            scope TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            action TEXT NOT NULL,
+            account_id TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        """
+    )

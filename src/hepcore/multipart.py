@@ -1,0 +1,139 @@
+"""Streaming ``multipart/form-data`` reading over a blocking body reader.
+
+Parts arrive one at a time; a part's data is a stream of chunks that is
+never gathered in memory unless the caller asks for a small field's value.
+Parsing is done by the sans-io ``multipart`` parser, fed with large reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import Message
+
+import multipart as _mp
+
+from .errors import BodyTooLarge, MalformedBody
+from .http import BodyReader
+
+MAX_PARTS = 128
+MAX_HEADER_SIZE = 8192
+
+
+def boundary_of(content_type: str) -> str | None:
+    """The ``boundary`` parameter of a ``multipart/form-data`` content type, if any."""
+    msg = Message()
+    msg["content-type"] = content_type
+    if msg.get_content_type() != "multipart/form-data":
+        return None
+    boundary = msg.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary or len(boundary) > 200:
+        return None
+    return boundary
+
+
+class Part:
+    """One part: its field ``name``, ``filename`` (``None`` for a plain field),
+    declared ``content_type`` (``None`` when absent) and its data stream."""
+
+    def __init__(self, form: FormReader, segment: _mp.MultipartSegment) -> None:
+        self._form = form
+        self.name: str = segment.name
+        self.filename: str | None = segment.filename
+        self.content_type: str | None = segment.content_type
+        self.headers = dict(segment.headerlist)
+        self.done = False
+
+    @property
+    def is_file(self) -> bool:
+        return self.filename is not None
+
+    def chunks(self) -> Iterator[bytes]:
+        """The part's bytes, chunk by chunk; each chunk is yielded once."""
+        while not self.done:
+            event = self._form._next_event()
+            if event is None:
+                self.done = True
+                return
+            if isinstance(event, _mp.MultipartSegment):  # pragma: no cover - parser contract
+                raise MalformedBody("part ended without terminator")
+            yield bytes(event)
+
+    def read(self, limit: int) -> bytes:
+        """The part's whole value, refusing more than ``limit`` bytes."""
+        buf = bytearray()
+        for chunk in self.chunks():
+            buf += chunk
+            if len(buf) > limit:
+                raise BodyTooLarge(limit)
+        return bytes(buf)
+
+    def text(self, limit: int) -> str:
+        try:
+            return self.read(limit).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedBody(f"field {self.name!r} is not UTF-8") from None
+
+    def drain(self) -> None:
+        for _ in self.chunks():
+            pass
+
+
+class FormReader:
+    """Iterate the parts of a multipart body.
+
+    ``body_limit`` caps the total bytes read (the whole body, fields and
+    framing included); passing it raises :class:`BodyTooLarge`. Framing
+    errors raise :class:`MalformedBody`.
+    """
+
+    def __init__(self, body: BodyReader, boundary: str, *, chunk_size: int = 1024 * 1024,
+                 body_limit: int | None = None, max_parts: int = MAX_PARTS) -> None:
+        self._body = body
+        self._chunk_size = chunk_size
+        self._limit = body_limit
+        self._read = 0
+        try:
+            self._parser = _mp.PushMultipartParser(
+                boundary, max_header_size=MAX_HEADER_SIZE, max_segment_count=max_parts)
+        except _mp.MultipartError as exc:
+            raise MalformedBody(str(exc)) from None
+        self._events = self._pump()
+        self._current: Part | None = None
+
+    def _pump(self) -> Iterator[object]:
+        parser = self._parser
+        try:
+            while True:
+                chunk = self._body.read(self._chunk_size)
+                if chunk:
+                    self._read += len(chunk)
+                    if self._limit is not None and self._read > self._limit:
+                        raise BodyTooLarge(self._limit)
+                yield from parser.parse(chunk)
+                if not chunk:
+                    return
+        except _mp.ParserLimitReached as exc:
+            raise MalformedBody(f"multipart limit reached: {exc}") from None
+        except _mp.MultipartError as exc:
+            raise MalformedBody(str(exc)) from None
+
+    def _next_event(self) -> object:
+        try:
+            return next(self._events)
+        except StopIteration:
+            raise MalformedBody("multipart body ended early") from None
+
+    def __iter__(self) -> Iterator[Part]:
+        while True:
+            if self._current is not None and not self._current.done:
+                self._current.drain()
+            try:
+                event = next(self._events)
+            except StopIteration:
+                if not self._parser.closed:
+                    raise MalformedBody("multipart body ended early") from None
+                return
+            if not isinstance(event, _mp.MultipartSegment):
+                raise MalformedBody("unexpected data between parts")
+            self._current = Part(self, event)
+            yield self._current

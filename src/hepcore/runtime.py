@@ -1,0 +1,148 @@
+"""The runtime: everything a host builds once at start-up and shares with its services.
+
+``build_runtime(config)`` makes the plugin manager, opens the database,
+applies migrations, picks the storage and limit backends, and asks plugins
+for their services. Requests then go through these objects, never through
+hooks, except for the per-request hooks (inspection, events, sessions,
+captchas).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from .accounts import AccountStore
+from .clock import Clock, system_clock
+from .config import Config
+from .db import Database
+from .errors import ConfigError, UnknownCredential
+from .events import Event
+from .http import Request
+from .inspection import Rejection, UploadCandidate
+from .limits import QuotaStore, RateLimiter
+from .migrations import core as core_migrations
+from .plugins import make_plugin_manager
+from .service import Service
+from .storage import Storage
+from .tokens import Actor, KeyStore, TokenSigner, TokenVerifier
+
+log = logging.getLogger("hepcore")
+
+
+class Runtime:
+    """Shared objects of one host. Build it with :func:`build_runtime`."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager, clock: Clock) -> None:
+        self.config = config
+        self.pm = pm
+        self.clock = clock
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(config.database_path)
+        self.db.migrate([core_migrations])
+        self.accounts = AccountStore(self.db, clock)
+        self.keys = KeyStore(self.db, self.accounts, clock)
+        self.storage: Storage = self._pick(
+            "storage", config.storage_backend, pm.hook.hepcore_storage_backends(config=config)
+        )(config)
+        limiter, quotas = self._pick(
+            "limits", config.limits_backend, pm.hook.hepcore_limit_stores(config=config)
+        )(config, self.db)
+        self.limiter: RateLimiter = limiter
+        self.quotas: QuotaStore = quotas
+        self._signer: TokenSigner | None = None
+        self.verifiers: list[TokenVerifier] = [
+            v for group in pm.hook.hepcore_token_verifiers(runtime=self) for v in (group or [])
+        ]
+        self.services: dict[str, Service] = {}
+
+    @staticmethod
+    def _pick(kind: str, name: str, offered: Iterable[dict[str, Any] | None]) -> Any:
+        registry: dict[str, Any] = {}
+        for group in offered:
+            for key, factory in (group or {}).items():
+                registry.setdefault(key, factory)
+        if name not in registry:
+            raise ConfigError(
+                f"[{kind}] backend {name!r} is not installed; available: "
+                f"{', '.join(sorted(registry)) or 'none'}"
+            )
+        return registry[name]
+
+    @property
+    def signer(self) -> TokenSigner:
+        """The host's :class:`TokenSigner` (needs a secret; see ``hepcore init``)."""
+        if self._signer is None:
+            self._signer = TokenSigner(self.config.secrets, self.clock)
+        return self._signer
+
+    def _load_services(self) -> None:
+        for group in self.pm.hook.hepcore_register_services(runtime=self):
+            for service in group or []:
+                if service.name in self.services:
+                    raise ConfigError(f"two plugins provide the service {service.name!r}")
+                self.services[service.name] = service
+        for service in self.services.values():
+            self.db.migrate(service.migrations)
+        for service in self.services.values():
+            service.start()
+
+    def service_config(self, name: str) -> Any:
+        return self.config.service(name)
+
+    def verify(self, service: str, credential: str) -> Actor:
+        """Ask each verifier in turn; raises a :class:`CredentialError` when none accepts."""
+        for verifier in self.verifiers:
+            actor = verifier.verify(service, credential)
+            if actor is not None:
+                return actor
+        raise UnknownCredential(service)
+
+    def inspect(self, candidate: UploadCandidate) -> Rejection | None:
+        return self.pm.hook.hepcore_inspect_upload(candidate=candidate)
+
+    def emit(self, name: str, service: str, account_id: str | None, data: dict[str, Any]) -> None:
+        """Announce an event to ``hepcore_event`` observers; their failures are logged only."""
+        event = Event(name, service, account_id, data, self.clock())
+        for impl in self.pm.hook.hepcore_event.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:
+                log.exception("event observer %s failed on %s", impl.plugin_name, name)
+
+    def session_actor(self, request: Request) -> Actor | None:
+        return self.pm.hook.hepcore_session_actor(request=request, runtime=self)
+
+    def verify_captcha(self, token: str, request: Request) -> bool | None:
+        return self.pm.hook.hepcore_verify_captcha(token=token, request=request)
+
+    def incr_counter(self, name: str, by: int = 1) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, by))
+
+    def counter(self, name: str) -> int:
+        row = self.db.one("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def build_runtime(config: Config, *, clock: Clock = system_clock,
+                  plugins: Iterable[object] = (), load_entry_points: bool = True) -> Runtime:
+    """Build a :class:`Runtime`: plugins, database and migrations, backends, services.
+
+    Sweeps abandoned partial writes older than an hour (G3).
+    """
+    pm = make_plugin_manager(config.blocked_plugins, plugins, load_entry_points)
+    runtime = Runtime(config, pm, clock)
+    runtime._load_services()
+    swept = runtime.storage.sweep()
+    if swept:
+        log.info("removed %d abandoned partial uploads", swept)
+    return runtime

@@ -1,0 +1,135 @@
+"""Services: a named set of routes (as data), an envelope and migrations.
+
+A plugin's ``hepcore_register_services`` hook returns :class:`Service`
+objects. The web layer mounts their routes on both app kinds; requests reach
+:meth:`Service.handle`, which never raises: every failure becomes a
+response in the service's envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils.migrations import Migrations
+
+from .config import ServiceConfig
+from .envelope import Envelope, OkEnvelope
+from .errors import InternalError, MethodNotAllowed, NotFound, ServiceError
+from .http import Request, Response
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+log = logging.getLogger("hepcore.service")
+
+Handler = Callable[[Request], Response]
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: ``methods`` on ``path`` (a Falcon URI template relative to
+    the mount, e.g. ``/{item_id}``) answered by ``handler``.
+
+    ``auth`` names the credential it needs (``None`` for public routes) and
+    ``summary`` describes it; both feed the docs and API descriptions.
+    """
+
+    methods: tuple[str, ...]
+    path: str
+    handler: Handler
+    name: str
+    summary: str = ""
+    auth: str | None = None
+
+
+class Service:
+    """Base class of a mounted service.
+
+    Subclasses set ``name``, ``envelope`` and ``migrations`` and return their
+    routes from :meth:`routes`. They receive the :class:`Runtime` (database,
+    storage, limiter, keys, hooks) and their own :class:`ServiceConfig`.
+    """
+
+    name: str = "service"
+    envelope: Envelope = OkEnvelope()
+    migrations: Sequence[Migrations] = ()
+
+    def __init__(self, runtime: Runtime, config: ServiceConfig) -> None:
+        self.runtime = runtime
+        self.config = config
+
+    def routes(self) -> list[Route]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Called once after migrations, before the first request."""
+
+    def public_base(self, request: Request) -> str:
+        """The configured public base URL, else the request's own scheme, host and prefix (G7)."""
+        return self.config.public_base_url or request.base_url
+
+    def render_error(self, err: ServiceError) -> Response:
+        return self.envelope.error(err)
+
+    def not_found(self, request: Request) -> Response:
+        """The answer for a path inside the mount that no route matches."""
+        return self.render_error(NotFound())
+
+    def method_not_allowed(self, request: Request, allowed: Sequence[str]) -> Response:
+        return self.render_error(
+            MethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
+
+    def handle(self, handler: Handler, request: Request) -> Response:
+        """Run ``handler``; a :class:`ServiceError` becomes its envelope, anything
+        else is logged with an id and becomes a 500 in the envelope."""
+        try:
+            return handler(request)
+        except ServiceError as err:
+            return self.render_error(err)
+        except Exception:
+            error_id = secrets.token_hex(8)
+            log.exception("unhandled error %s in %s %s%s", error_id, request.method,
+                          request.prefix, request.path)
+            return self.render_error(InternalError(extra=self.internal_error_extra(error_id)))
+
+    def internal_error_extra(self, error_id: str) -> dict[str, Any]:
+        """Members added to a 500 body (the CDN adds ``error_id``)."""
+        return {}
+
+
+@dataclass
+class RouteGroup:
+    """The routes of one path template, by method (built by the web layer)."""
+
+    service: Service
+    path: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def allowed(self) -> list[str]:
+        return sorted(self.handlers)
+
+    def handler_for(self, method: str) -> Handler | None:
+        handler = self.handlers.get(method)
+        if handler is None and method == "HEAD":
+            handler = self.handlers.get("GET")
+        return handler
+
+
+def group_routes(service: Service) -> list[RouteGroup]:
+    """Group a service's routes by path template, keeping declaration order."""
+    groups: dict[str, RouteGroup] = {}
+    for route in service.routes():
+        group = groups.setdefault(route.path, RouteGroup(service, route.path))
+        for method in route.methods:
+            method = method.upper()
+            if method not in HTTP_METHODS:
+                raise ValueError(f"{service.name}: unsupported method {method}")
+            if method in group.handlers:
+                raise ValueError(f"{service.name}: {method} {route.path} declared twice")
+            group.handlers[method] = route.handler
+    return list(groups.values())

@@ -1,0 +1,146 @@
+"""Serving stored objects: ETag, conditional GET, single byte ranges, HEAD, and
+hand-off to a front proxy (X-Accel-Redirect / X-Sendfile).
+
+:func:`serve_object` is shared by every service; each adds its own headers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .http import Request, Response, StreamBody
+from .storage import Storage
+
+ACTIVE_TYPES = (
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+    "text/javascript", "application/javascript", "application/ecmascript", "text/ecmascript",
+    "application/x-javascript", "text/xsl", "application/xslt+xml",
+)
+SANDBOX_CSP = "default-src 'none'; sandbox"
+_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def is_active_type(content_type: str, extra: tuple[str, ...] = ()) -> bool:
+    """True for types a browser would run: HTML, XHTML, SVG, any XML, JavaScript (G6)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ACTIVE_TYPES or media.endswith("+xml") or media in extra
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """``inline; filename="<ascii>"`` with ``filename*=UTF-8''`` when the name is not plain ASCII (G6)."""
+    ascii_name = _UNSAFE_ASCII.sub("_", filename)
+    value = f'{disposition}; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    length: int
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single range of a ``Range`` header, ``None`` for a full response.
+
+    Multiple ranges and headers that are not byte ranges give ``None``
+    (the full body); a syntactically valid but unsatisfiable range raises
+    :class:`RangeNotSatisfiable`.
+    """
+    if not header or "," in header:
+        return None
+    m = _RANGE_RE.match(header)
+    if not m:
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable()
+        start = max(0, size - suffix)
+        return ByteRange(start, size - start)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable()
+    end = min(end, size - 1)
+    return ByteRange(start, end - start + 1)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = [t.strip() for t in header.split(",")]
+    bare = etag.removeprefix("W/")
+    return any(t.removeprefix("W/") == bare for t in tags)
+
+
+@dataclass
+class Served:
+    """A serving decision: the response, and whether it sends bytes from offset 0
+    (what view counters count)."""
+
+    response: Response
+    from_start: bool
+
+
+def serve_object(
+    request: Request,
+    storage: Storage,
+    key: str,
+    *,
+    size: int,
+    etag: str,
+    content_type: str,
+    headers: list[tuple[str, str]],
+    serve_mode: str = "direct",
+    accel_prefix: str = "/_hepcore_files/",
+) -> Served:
+    """Answer GET or HEAD for one stored object.
+
+    ``headers`` (cache, disposition, security) go on every answer. Handles
+    ``If-None-Match`` (304), one ``Range`` (206, or 416 with
+    ``Content-Range: bytes */size``), HEAD (headers only), and in
+    ``x-accel-redirect``/``x-sendfile`` mode leaves the bytes to the proxy.
+    Raises :class:`FileNotFoundError` when the object is missing.
+    """
+    base = [("Content-Type", content_type), ("ETag", etag), ("Accept-Ranges", "bytes"), *headers]
+    if etag_matches(request.header("if-none-match"), etag):
+        return Served(Response(304, [h for h in base if h[0] != "Content-Type"], None), False)
+    try:
+        byte_range = parse_range(request.header("range"), size)
+    except RangeNotSatisfiable:
+        hdrs = [h for h in base if h[0] != "ETag"]
+        hdrs.append(("Content-Range", f"bytes */{size}"))
+        return Served(Response(416, hdrs + [("Content-Length", "0")], None), False)
+    status, start, length = 200, 0, size
+    if byte_range is not None:
+        status, start, length = 206, byte_range.start, byte_range.length
+        base.append(("Content-Range", f"bytes {start}-{start + length - 1}/{size}"))
+    base.append(("Content-Length", str(length)))
+    if request.method == "HEAD":
+        return Served(Response(status, base, None), False)
+    if serve_mode != "direct":
+        internal = storage.internal_path(key)
+        if internal is not None and byte_range is None:
+            header = "X-Accel-Redirect" if serve_mode == "x-accel-redirect" else "X-Sendfile"
+            target = accel_prefix.rstrip("/") + "/" + internal if header == "X-Accel-Redirect" else internal
+            hdrs = [h for h in base if h[0] != "Content-Length"]
+            hdrs.append((header, target))
+            return Served(Response(status, hdrs, b""), True)
+    stream = storage.open(key, start, length)
+    return Served(Response(status, base, StreamBody(stream, length)), start == 0)

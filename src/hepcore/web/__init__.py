@@ -1,0 +1,5 @@
+"""The web layer: the only part of hepcore that imports Falcon."""
+
+from .app import App, AsgiApp, add_service, create_app
+
+__all__ = ["App", "AsgiApp", "add_service", "create_app"]

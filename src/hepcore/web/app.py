@@ -1,0 +1,107 @@
+"""Building Falcon apps: the whole host, or one service inside your own app."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
+
+import falcon
+import falcon.asgi
+
+from ..clock import Clock, system_clock
+from ..config import Config
+from ..runtime import Runtime, build_runtime
+from ..service import group_routes
+from .asgi import AsyncServiceResource, AsyncServiceSink
+from .mounts import Mount, MountRouter
+from .shell import error_serializer
+from .wsgi import ServiceResource, ServiceSink
+
+log = logging.getLogger("hepcore.web")
+STREAM_BLOCK = 1024 * 1024
+ASGI_THREADS = 64
+
+
+class App(falcon.App):
+    """``falcon.App`` sending file bodies in 1 MiB blocks where ``sendfile`` is not used."""
+
+    _STREAM_BLOCK_SIZE = STREAM_BLOCK
+
+
+class AsgiApp(falcon.asgi.App):
+    """``falcon.asgi.App`` for hepcore; identical responses to :class:`App`."""
+
+    _STREAM_BLOCK_SIZE = STREAM_BLOCK
+
+
+def _executor(app: Any) -> Executor:
+    executor = getattr(app, "_hepcore_executor", None)
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=ASGI_THREADS, thread_name_prefix="hepcore")
+        app._hepcore_executor = executor
+    return executor
+
+
+def _resource(runtime: Runtime, mount: Mount, group: Any, asgi: bool, app: Any) -> Any:
+    if asgi:
+        return AsyncServiceResource(runtime, mount, group, _executor(app))
+    return ServiceResource(runtime, mount, group)
+
+
+def create_app(
+    config: Config | Runtime,
+    asgi: bool = False,
+    *,
+    clock: Clock = system_clock,
+    plugins: Iterable[object] = (),
+) -> falcon.App:
+    """A Falcon app (``falcon.App``, or ``falcon.asgi.App`` with ``asgi=True``)
+    serving every enabled service at its configured mount.
+
+    ``config`` may be a :class:`Config` (a runtime is built from it) or a
+    ready :class:`Runtime`. Both app kinds answer byte-for-byte the same.
+    The runtime is available as ``app.hepcore``.
+    """
+    runtime = config if isinstance(config, Runtime) else build_runtime(
+        config, clock=clock, plugins=plugins)
+    router = MountRouter(trust_proxy=runtime.config.trust_proxy)
+    app: falcon.App = (AsgiApp if asgi else App)(router=router)
+    app.resp_options.default_media_type = None
+    app.req_options.auto_parse_form_urlencoded = False
+    app.set_error_serializer(error_serializer)
+    for name, service in runtime.services.items():
+        svc_config = runtime.config.service(name)
+        if not svc_config.enabled:
+            continue
+        mount = Mount(service, svc_config.prefix, frozenset(svc_config.hosts))
+        for group in group_routes(service):
+            mount.router.add_route(group.path, _resource(runtime, mount, group, asgi, app),
+                                   _asgi=asgi)
+        mount.set_fallback(_resource(runtime, mount, None, asgi, app))
+        router.add_mount(mount)
+        log.debug("mounted %s at %s%s", name, ",".join(svc_config.hosts) or "*",
+                  svc_config.prefix)
+    app.hepcore = runtime  # type: ignore[attr-defined]
+    return app
+
+
+def add_service(app: falcon.App, runtime: Runtime, name: str, *, prefix: str | None = None) -> None:
+    """Add one hepcore service's routes to your own Falcon app (WSGI or ASGI).
+
+    Routes go under ``prefix`` (default: the service's configured prefix).
+    A sink under the prefix answers unknown paths in the service's envelope,
+    so the service behaves as it does in a hepcore host; your app's other
+    routes and error handlers are untouched.
+    """
+    service = runtime.services[name]
+    asgi = isinstance(app, falcon.asgi.App)
+    mount = Mount(service, prefix if prefix is not None else runtime.config.service(name).prefix)
+    for group in group_routes(service):
+        app.add_route(mount.prefix + group.path, _resource(runtime, mount, group, asgi, app))
+    fallback = _resource(runtime, mount, None, asgi, app)
+    sink = AsyncServiceSink(fallback) if asgi else ServiceSink(fallback)
+    pattern = re.compile(re.escape(mount.prefix) + r"(/.*)?$") if mount.prefix else re.compile(r"/")
+    app.add_sink(sink, pattern)

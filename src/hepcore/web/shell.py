@@ -1,0 +1,109 @@
+"""What the WSGI and ASGI shells share: turning a Falcon request into a core
+:class:`~hepcore.http.Request` and a core :class:`~hepcore.http.Response`
+into Falcon's response. Only reading the body and sending a streamed body
+differ between the two, and live in ``wsgi.py`` / ``asgi.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ..config import Config
+from ..errors import BadRequest
+from ..http import BodyReader, Request, Response, StreamBody
+from ..service import RouteGroup
+from .mounts import Mount
+
+
+def content_length(req: Any) -> int | None:
+    """``Content-Length`` as an int, ``None`` when absent; a bad value is a 400."""
+    raw = req.get_header("Content-Length")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise BadRequest("Invalid Content-Length header")
+    return int(raw)
+
+
+def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyReader,
+                  length: int | None, config: Config) -> Request:
+    trust = config.trust_proxy
+    path = req.path
+    sub = mount.subpath(path)
+    if trust:
+        scheme, netloc = req.forwarded_scheme, req.forwarded_host
+        route = req.access_route
+        client_ip = route[0] if route else (req.remote_addr or "")
+    else:
+        scheme, netloc, client_ip = req.scheme, req.netloc, req.remote_addr or ""
+    return Request(
+        method=req.method,
+        path=sub if sub is not None else path,
+        headers=req.headers_lower,
+        body=body,
+        query_string=req.query_string,
+        params={k: str(v) for k, v in params.items()},
+        content_length=length,
+        scheme=scheme,
+        host=netloc,
+        prefix=mount.prefix,
+        client_ip=client_ip,
+        read_chunk_size=config.read_chunk_size,
+    )
+
+
+def apply_headers(resp: Any, response: Response) -> None:
+    """Copy status and headers; the body is the shell's business."""
+    resp.status = response.status
+    for name, value in response.headers:
+        if name.lower() == "set-cookie":
+            resp.append_header(name, value)
+        else:
+            resp.set_header(name, value)
+
+
+def apply_simple_body(resp: Any, response: Response) -> StreamBody | None:
+    """Set a bytes or empty body; return the :class:`StreamBody` for the shell to send."""
+    body = response.body
+    if isinstance(body, StreamBody):
+        resp.content_length = body.length
+        return body
+    if body is None:
+        resp.data = None
+        if response.header("Content-Length") is None:
+            resp.content_length = 0
+        return None
+    resp.data = body
+    return None
+
+
+def choose_handler(group: RouteGroup | None, method: str) -> tuple[Any, list[str]]:
+    if group is None:
+        return None, []
+    return group.handler_for(method), group.allowed()
+
+
+def error_serializer(req: Any, resp: Any, exc: falcon.HTTPError) -> None:
+    """Render Falcon's own errors in the owning service's envelope (by mount),
+    or as ``{"error": title}`` outside any mount."""
+    mount = getattr(req.context, "hepcore_mount", None)
+    from ..errors import ServiceError
+
+    if mount is not None:
+        code = exc.status_code if hasattr(exc, "status_code") else int(str(exc.status)[:3])
+        out = mount.service.render_error(
+            ServiceError(_falcon_message(code, exc), status=code))
+        resp.content_type = "application/json"
+        resp.data = out.body if isinstance(out.body, bytes) else b""
+        return
+    resp.content_type = "application/json"
+    from ..http import dumps
+
+    resp.data = dumps({"error": exc.title or "Error"})
+
+
+def _falcon_message(code: int, exc: falcon.HTTPError) -> str:
+    return {404: "Not found", 405: "Method not allowed", 400: "Bad request"}.get(
+        code, exc.title or "Error")

@@ -1,0 +1,75 @@
+"""The WSGI shell: reads the body from ``wsgi.input`` and hands file bodies to
+``wsgi.file_wrapper`` (``sendfile`` under gunicorn)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BodyError, ClientDisconnected, ServiceError
+from ..http import LengthLimitedBody, Response
+from ..runtime import Runtime
+from ..service import RouteGroup
+from .mounts import Mount
+from .shell import apply_headers, apply_simple_body, build_request, content_length
+
+
+class WsgiBody:
+    """``wsgi.input`` as a :class:`~hepcore.http.BodyReader`; server errors mid-read
+    (a client that went away) become :class:`ClientDisconnected`."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, n: int) -> bytes:
+        try:
+            return self._stream.read(n)
+        except BodyError:
+            raise
+        except Exception as exc:
+            raise ClientDisconnected(str(exc)) from exc
+
+
+class ServiceResource:
+    """One route template of one mount; every HTTP method goes through here so
+    that unknown methods and paths get the service's envelope."""
+
+    def __init__(self, runtime: Runtime, mount: Mount, group: RouteGroup | None) -> None:
+        self.runtime = runtime
+        self.mount = mount
+        self.group = group
+
+    def _respond(self, req: Any, resp: Any, **params: Any) -> None:
+        response = self.dispatch(req, params)
+        apply_headers(resp, response)
+        stream = apply_simple_body(resp, response)
+        if stream is not None:
+            resp.stream = stream.stream
+
+    def dispatch(self, req: Any, params: dict[str, Any]) -> Response:
+        service = self.mount.service
+        try:
+            length = content_length(req)
+        except ServiceError as err:
+            return service.render_error(err)
+        body = LengthLimitedBody(WsgiBody(req.stream), length)
+        request = build_request(req, self.mount, params, body, length, self.runtime.config)
+        if self.group is None:
+            return service.not_found(request)
+        handler = self.group.handler_for(req.method)
+        if handler is None:
+            return service.method_not_allowed(request, self.group.allowed())
+        return service.handle(handler, request)
+
+    on_get = on_head = on_post = on_put = on_patch = on_delete = on_options = _respond
+
+
+class ServiceSink:
+    """Catches paths under a service prefix that no route matches (embedding)."""
+
+    def __init__(self, resource: ServiceResource) -> None:
+        self.resource = resource
+
+    def __call__(self, req: Any, resp: Any, **params: Any) -> None:
+        self.resource._respond(req, resp)
