@@ -1,0 +1,4 @@
+"""uvicorn --app-dir examples/host asgi:app"""
+from app import get_app
+
+app = get_app(asgi=True)

@@ -1,0 +1,4 @@
+"""gunicorn --chdir examples/host wsgi:app"""
+from app import get_app
+
+app = get_app()

@@ -1,0 +1,372 @@
+"""The ``hepcore`` admin command: set up a host, serve it, manage accounts and keys.
+
+Every command takes ``--data DIR`` (default ``$HEPCORE_DATA`` or
+``./hepcore-data``). Listing commands take ``--json``. Errors go to stderr
+with exit code 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, load_config, new_secret
+from .errors import ConfigError, HepcoreError, NotFoundError
+
+SERVICES = ("uploader", "paste", "cdn", "images")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``104857600``, ``100MiB``, ``100M``, ``2.5GB`` (binary units) to bytes."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 100MiB)")
+    unit = (m.group(2) or "").lower()[:1]
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def _ts(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    from .runtime import build_runtime
+
+    return build_runtime(load_config(args.data))
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+# --- init / demo / serve -------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    config_path = data / CONFIG_FILE
+    if config_path.exists():
+        print(f"kept existing {config_path}")
+    else:
+        config_path.write_text(DEFAULT_CONFIG_TOML)
+        print(f"wrote {config_path}")
+    secret_path = data / SECRET_FILE
+    if secret_path.exists():
+        print(f"kept existing {secret_path}")
+    else:
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_secret() + "\n")
+        print(f"wrote {secret_path}")
+    runtime = _runtime(args)
+    print(f"database ready at {runtime.config.database_path}")
+    runtime.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Initialise, make sure the demo account exists, issue a fresh uploader key."""
+    if not (Path(args.data) / CONFIG_FILE).exists():
+        cmd_init(args)
+    runtime = _runtime(args)
+    try:
+        account = runtime.accounts.by_name(args.account)
+    except NotFoundError:
+        account = runtime.accounts.create(args.account)
+    token, _ = runtime.keys.create("uploader", account.id, label="demo")
+    mount = runtime.config.service("uploader").prefix.rstrip("/")
+    base = f"http://{args.host}:{args.port}{mount}"
+    print(f"account: {account.name}")
+    print("try it:")
+    print(f"  curl -H 'Authorization: {token}' -F file=@README.md {base}/upload")
+    print(token)
+    runtime.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    data = str(Path(args.data).resolve())
+    os.environ["HEPCORE_DATA"] = data
+    if args.factory:
+        os.environ["HEPCORE_FACTORY"] = args.factory
+    if args.app_dir:
+        app_dir = str(Path(args.app_dir).resolve())
+        sys.path.insert(0, app_dir)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (app_dir, os.environ.get("PYTHONPATH")) if p)
+    # Fail here, with a readable message, rather than in every worker.
+    load_config(data)
+    from .web.entry import load_factory
+
+    load_factory(args.factory)
+    if args.asgi:
+        import uvicorn
+
+        uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="info", timeout_keep_alive=30)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    from .web.entry import wsgi_app
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return wsgi_app()
+
+    Gunicorn().run()
+    return 0
+
+
+# --- accounts ------------------------------------------------------------
+
+
+def _account_line(a: Any) -> str:
+    extra = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(a.settings.items()))
+    return f"{a.name}\t{a.id}\t{a.plan}\t{a.status}\t{a.email or '-'}\t{extra}".rstrip()
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    account = runtime.accounts.create(args.name, plan=args.plan, email=args.email)
+    print(f"created account {account.name} ({account.id})")
+    return 0
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    accounts = _runtime(args).accounts.list()
+    if args.json:
+        _print_json([a.public() for a in accounts])
+    else:
+        for a in accounts:
+            print(_account_line(a))
+    return 0
+
+
+def cmd_accounts_show(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    account = runtime.accounts.by_name(args.name)
+    keys = runtime.keys.list(account_id=account.id)
+    if args.json:
+        _print_json({**account.public(), "keys": [k.public() for k in keys]})
+        return 0
+    print(_account_line(account))
+    print(f"created {_ts(account.created_at)}")
+    for k in keys:
+        print(f"  {k.id}\t{k.service}\t{k.display}\t{k.status}\t{k.label or '-'}")
+    return 0
+
+
+def cmd_accounts_set(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    account = runtime.accounts.by_name(args.name)
+    settings: dict[str, Any] = {}
+    if args.max_upload_size is not None:
+        settings["max_file_size"] = args.max_upload_size
+    if args.allowed_types is not None:
+        settings["allowed_types"] = [t.strip() for t in args.allowed_types.split(",") if t.strip()]
+    if args.quota_tier is not None:
+        settings["quota_tier"] = args.quota_tier
+    if args.serve_base_url is not None:
+        settings["serve_base_url"] = args.serve_base_url
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            settings[key] = json.loads(value)
+        except ValueError:
+            settings[key] = value
+    account = runtime.accounts.update(account.id, plan=args.plan, status=args.status,
+                                      email=args.email, settings=settings, unset=args.unset)
+    print(_account_line(account))
+    return 0
+
+
+# --- keys ----------------------------------------------------------------
+
+
+def _key_for(runtime: Any, key_id: str) -> Any:
+    return runtime.keys.get(key_id)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    account = runtime.accounts.by_name(args.account)
+    token, record = runtime.keys.create(args.service, account.id, label=args.label)
+    print(f"created {args.service} key {record.id} for {account.name}; it is shown only once:",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    account_id = runtime.accounts.by_name(args.account).id if args.account else None
+    keys = runtime.keys.list(account_id=account_id, service=args.service)
+    if args.json:
+        _print_json([k.public() for k in keys])
+        return 0
+    names = {a.id: a.name for a in runtime.accounts.list()}
+    for k in keys:
+        print(f"{k.id}\t{k.service}\t{k.display}\t{k.status}\t{names.get(k.account_id, '?')}"
+              f"\t{k.label or '-'}\tused {k.request_count}x, last {_ts(k.last_used_at)}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    key = _runtime(args).keys.revoke(args.key_id)
+    print(f"revoked {key.id} ({key.display})")
+    return 0
+
+
+def cmd_keys_disable(args: argparse.Namespace) -> int:
+    key = _runtime(args).keys.set_status(args.key_id, "disabled")
+    print(f"disabled {key.id} ({key.display})")
+    return 0
+
+
+def cmd_keys_enable(args: argparse.Namespace) -> int:
+    key = _runtime(args).keys.set_status(args.key_id, "active")
+    print(f"enabled {key.id} ({key.display})")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    token, record = _runtime(args).keys.rotate(args.key_id)
+    print(f"revoked {args.key_id}; new key {record.id} is shown only once:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+# --- parser --------------------------------------------------------------
+
+
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hepcore", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=os.environ.get("HEPCORE_DATA") or "hepcore-data",
+                        help="data directory (default: $HEPCORE_DATA or ./hepcore-data)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", help="create the data directory, config and secret")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("demo", help="init, a demo account and a fresh uploader key")
+    p.add_argument("--account", default="demo")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the host (gunicorn, or uvicorn with --asgi)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    p.add_argument("--asgi", action="store_true", help="serve with uvicorn (ASGI)")
+    p.add_argument("--factory", help="app factory module:callable, called with asgi=")
+    p.add_argument("--app-dir", help="directory to import the factory module from")
+    p.set_defaults(func=cmd_serve)
+
+    acc = sub.add_parser("accounts", help="manage accounts").add_subparsers(
+        dest="action", metavar="ACTION")
+    acc.required = True
+    p = acc.add_parser("create", help="create an account")
+    p.add_argument("name")
+    p.add_argument("--plan", choices=("free", "prime"), default="free")
+    p.add_argument("--email")
+    p.set_defaults(func=cmd_accounts_create)
+    p = acc.add_parser("list", help="list accounts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accounts_list)
+    p = acc.add_parser("show", help="show one account and its keys")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accounts_show)
+    p = acc.add_parser("set", help="change plan, status or per-account limits")
+    p.add_argument("name")
+    p.add_argument("--plan", choices=("free", "prime"))
+    p.add_argument("--status", choices=("active", "suspended", "banned", "unapproved"))
+    p.add_argument("--email")
+    p.add_argument("--max-upload-size", type=parse_size, metavar="SIZE")
+    p.add_argument("--allowed-types", metavar="TYPES", help="comma-separated, e.g. image/*,text/plain")
+    p.add_argument("--quota-tier", choices=("unverified", "verified", "functionally_unlimited"))
+    p.add_argument("--serve-base-url", metavar="URL")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other setting; VALUE is JSON when it parses as JSON")
+    p.add_argument("--unset", action="append", metavar="KEY")
+    p.set_defaults(func=cmd_accounts_set)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", metavar="ACTION")
+    keys.required = True
+    p = keys.add_parser("create", help="issue a key; prints it once, as the last line")
+    p.add_argument("--service", required=True, choices=SERVICES)
+    p.add_argument("--account", required=True)
+    p.add_argument("--label")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list", help="list keys (masked)")
+    p.add_argument("--account")
+    p.add_argument("--service", choices=SERVICES)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_list)
+    for name, func, text in (("revoke", cmd_keys_revoke, "revoke a key for good"),
+                             ("disable", cmd_keys_disable, "disable a key (reversible)"),
+                             ("enable", cmd_keys_enable, "re-enable a disabled key"),
+                             ("rotate", cmd_keys_rotate, "revoke a key and issue a new one")):
+        p = keys.add_parser(name, help=text)
+        p.add_argument("key_id")
+        p.set_defaults(func=func)
+
+    if plugin_commands:
+        _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    from .plugins import make_plugin_manager
+
+    try:
+        pm = make_plugin_manager()
+    except Exception as exc:  # a broken plugin must not take the admin CLI down
+        print(f"hepcore: plugin commands unavailable: {exc}", file=sys.stderr)
+        return
+    pm.hook.hepcore_cli_commands(subparsers=sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        func = args.func
+        if getattr(func, "__module__", __name__) != __name__:
+            runtime = _runtime(args)
+            try:
+                return int(func(args, runtime) or 0)
+            finally:
+                runtime.close()
+        return int(func(args) or 0)
+    except (HepcoreError, ValueError) as exc:
+        print(f"hepcore: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
