@@ -23,11 +23,13 @@ from hepcore.errors import (
     MalformedBody,
     PayloadTooLarge,
     RateLimited,
+    ServiceError,
     StorageError,
     Unauthorized,
 )
 from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
+from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
 from hepcore.multipart import FormReader, Part, boundary_of
 from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
@@ -259,6 +261,11 @@ class UploaderService(Service):
         row removes the bytes (G3)."""
         if ext is None:
             ext = extension_for(content_type, name)
+        rejection = self.runtime.inspect(UploadCandidate(
+            service=self.name, account_id=actor.account.id, content_type=content_type,
+            size=writer.size, sha256=writer.sha256, filename=name, head=writer.head))
+        if rejection is not None:
+            raise ServiceError(rejection.message, code=rejection.code, status=rejection.status)
         slug = self.items.new_slug()
         key = f"uploader/{slug}{ext}"
         try:

@@ -71,7 +71,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return ByteRange(start, size - start)
     start = int(first)
     end = int(last) if last else size - 1
-    if end < start:
+    if last and end < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable()
