@@ -9,11 +9,16 @@ missing key, :class:`~hepcore.errors.StorageError` for failures).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
+import stat
+import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -48,9 +53,10 @@ class ObjectWriter(ABC):
     """One object being written.
 
     ``write`` streams bytes in, counting them and hashing them as they
-    come; passing ``max_size`` raises :class:`~hepcore.errors.BodyTooLarge`
-    at once. ``commit(key)`` makes the object durable and visible under
-    ``key`` atomically (never a partial object); ``abort()`` discards it.
+    come; passing ``max_size`` aborts the writer and raises
+    :class:`~hepcore.errors.BodyTooLarge` at once. ``commit(key)`` makes the
+    object durable and visible under ``key`` atomically (never a partial
+    object); ``abort()`` discards it.
     Used as a context manager, a writer that was not committed is aborted.
     """
 
@@ -63,13 +69,16 @@ class ObjectWriter(ABC):
         self.aborted = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.committed or self.aborted:
+            raise StorageError("writer already finished")
         n = len(data)
         if not n:
             return
         if self.max_size is not None and self.size + n > self.max_size:
+            # Nothing of an oversized object may survive, nor be committed truncated.
+            self.abort()
             raise BodyTooLarge(self.max_size)
-        self._write(data)
-        self._hash.update(data)
+        self._write_hashed(data)
         if len(self._head) < HEAD_BYTES:
             self._head += data[: HEAD_BYTES - len(self._head)]
         self.size += n
@@ -78,8 +87,18 @@ class ObjectWriter(ABC):
         for chunk in chunks:
             self.write(chunk)
 
+    def _write_hashed(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` and add it to the hash. A backend may do both later,
+        in order, if :meth:`_settle` waits for them."""
+        self._write(data)
+        self._hash.update(data)
+
+    def _settle(self) -> None:
+        """Wait for writes still in flight (a write-behind backend); raises their error."""
+
     @property
     def sha256(self) -> str:
+        self._settle()
         return self._hash.hexdigest()
 
     @property
@@ -175,38 +194,118 @@ class Storage(ABC):
         return 0
 
 
+WRITE_BEHIND_MIN = 64 * 1024
+"""Chunks at least this large are hashed and written by a helper thread (``_LocalWriter``)."""
+WRITEBACK_STEP = 8 * 1024 * 1024
+"""Every this many bytes, a local writer asks the kernel to start writing them to
+disk, so that the fsync at commit has little left to do (Linux)."""
+_START_WRITEBACK = sys.platform == "linux" and hasattr(os, "posix_fadvise")
+_write_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_write_executor_lock = threading.Lock()
+
+
+def _write_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _write_executor
+    if _write_executor is None:
+        with _write_executor_lock:
+            if _write_executor is None:
+                _write_executor = concurrent.futures.ThreadPoolExecutor(
+                    thread_name_prefix="hepcore-write")
+    return _write_executor
+
+
+def _forget_write_pool() -> None:
+    global _write_executor, _write_executor_lock
+    _write_executor = None  # its threads do not exist in a forked child
+    _write_executor_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_write_pool)
+
+
+def _write_all(fh: IO[bytes], data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = fh.write(view)
+        view = view[written:]  # type: ignore[index]
+
+
 class _LocalWriter(ObjectWriter):
     def __init__(self, storage: LocalStorage, max_size: int | None) -> None:
         super().__init__(max_size)
         self._storage = storage
         tmp_dir = storage.tmp_dir
         self._tmp_path = tmp_dir / f"{int(time.time())}-{secrets.token_hex(8)}.part"
+        self._pending: concurrent.futures.Future[None] | None = None
+        self._written = 0
+        self._flushed = 0
         try:
             self._fh: IO[bytes] = open(self._tmp_path, "xb", buffering=0)
         except OSError as exc:
             raise StorageError(f"cannot create temporary file: {exc.strerror}") from exc
 
+    def _write_hashed(self, data: bytes | bytearray | memoryview) -> None:
+        # Write-behind, one chunk deep: a large ``bytes`` chunk is hashed and
+        # written by a helper thread while the caller reads and parses the
+        # next one (hashing and file writes release the GIL). The caller
+        # waits for the previous chunk first: at most one chunk is in flight
+        # and the order of bytes is kept.
+        if type(data) is not bytes or len(data) < WRITE_BEHIND_MIN:
+            self._settle()
+            super()._write_hashed(data)
+            return
+        self._settle()
+        self._pending = _write_pool().submit(self._write_and_hash, data)
+
+    def _write_and_hash(self, data: bytes) -> None:
+        self._put(data)
+        self._hash.update(data)
+
+    def _put(self, data: bytes | bytearray | memoryview) -> None:
+        _write_all(self._fh, data)
+        self._written += len(data)
+        if _START_WRITEBACK and self._written - self._flushed >= WRITEBACK_STEP:
+            # On Linux, DONTNEED starts asynchronous writeback of the range; the
+            # pages, dirty or under writeback, stay cached. Only a hint: never fatal.
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(self._fh.fileno(), self._flushed,
+                                 self._written - self._flushed, os.POSIX_FADV_DONTNEED)
+            self._flushed = self._written
+
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            view = memoryview(data)
-            while view:
-                written = self._fh.write(view)
-                view = view[written:]
+            self._put(data)
+        except OSError as exc:
+            self.abort()
+            raise StorageError(f"write failed: {exc.strerror}") from exc
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.result()
         except OSError as exc:
             self.abort()
             raise StorageError(f"write failed: {exc.strerror}") from exc
 
     def _commit(self, key: str) -> None:
         final = self._storage.path_of(key)
+        renamed = False
         try:
+            self._settle()
             os.fsync(self._fh.fileno())
             self._fh.close()
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
                 raise StorageError(f"object {key!r} already exists")
             os.replace(self._tmp_path, final)
+            renamed = True
             _fsync_dir(final.parent)
         except OSError as exc:
+            if renamed:  # a commit that fails must not leave the object visible
+                with contextlib.suppress(OSError):
+                    os.unlink(final)
             self._cleanup()
             self.aborted = True
             if isinstance(exc, StorageError):
@@ -217,6 +316,9 @@ class _LocalWriter(ObjectWriter):
         self._cleanup()
 
     def _cleanup(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:  # never close the file under a write in flight
+            concurrent.futures.wait([pending])
         with contextlib.suppress(OSError):
             self._fh.close()
         with contextlib.suppress(FileNotFoundError):
@@ -265,7 +367,10 @@ class LocalStorage(Storage):
     """Objects as files under ``root``; partial writes in ``root/.tmp`` on the same disk.
 
     Writes go to a temporary file that is fsynced, atomically renamed into
-    place, and its directory fsynced (G3).
+    place, and its directory fsynced (G3). Large chunks are hashed and
+    written by a helper thread while the caller reads the next one (one
+    chunk in flight), and the kernel is asked to start writeback every
+    :data:`WRITEBACK_STEP` bytes, so the final fsync is short.
     """
 
     name = "local"
@@ -283,7 +388,10 @@ class LocalStorage(Storage):
         return _LocalWriter(self, max_size)
 
     def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
-        fh = open(self.path_of(key), "rb")
+        try:
+            fh = open(self.path_of(key), "rb")
+        except (IsADirectoryError, NotADirectoryError):
+            raise _no_object(key) from None
         if start:
             fh.seek(start)
         if length is None:
@@ -291,12 +399,18 @@ class LocalStorage(Storage):
         return _RangeFile(fh, length)  # type: ignore[return-value]
 
     def size(self, key: str) -> int:
-        return self.path_of(key).stat().st_size
+        try:
+            st = self.path_of(key).stat()
+        except NotADirectoryError:
+            raise _no_object(key) from None
+        if not stat.S_ISREG(st.st_mode):  # a directory is a key prefix, not an object
+            raise _no_object(key)
+        return st.st_size
 
     def delete(self, key: str) -> bool:
         try:
             os.unlink(self.path_of(key))
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return False
         except OSError as exc:
             raise StorageError(f"delete failed: {exc.strerror}") from exc
@@ -331,6 +445,10 @@ class LocalStorage(Storage):
                     os.unlink(entry.path)
                     removed += 1
         return removed
+
+
+def _no_object(key: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, "no such object", key)
 
 
 def _fsync_dir(path: Path) -> None:
