@@ -86,10 +86,20 @@ class Database:
             yield conn
         except BaseException:
             self._local.depth = 0
-            conn.execute("ROLLBACK")
+            # An error such as RAISE(ROLLBACK) may already have ended the
+            # transaction; a second ROLLBACK would mask the original error.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         self._local.depth = 0
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (deferred constraint) leaves the transaction open;
+            # end it so this thread's connection stays usable.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @property
     def in_transaction(self) -> bool:

@@ -41,9 +41,10 @@ class RateLimiter(Protocol):
     """Counts hits per scope (for example ``uploader:upload:acc_123``).
 
     ``hit`` records one hit when every limit allows it and returns an
-    allowed decision; otherwise it records nothing and returns the first
-    refusing limit with ``retry_after`` >= 1, the whole seconds until the
-    hit would be accepted. Must be atomic across threads and processes.
+    allowed decision; otherwise it records nothing and returns the refusing
+    limit with the longest wait, with ``retry_after`` >= 1: the whole seconds
+    until the hit would be accepted by every limit. Must be atomic across
+    threads and processes.
     """
 
     def hit(self, scope: str, limits: Sequence[Limit]) -> RateDecision: ...
@@ -63,6 +64,7 @@ class SQLiteRateLimiter:
             return RateDecision(True)
         now = self.clock()
         longest = max(limit.period for limit in limits)
+        refused: RateDecision | None = None
         with self.db.write() as conn:
             conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
                          (scope, now - longest))
@@ -77,8 +79,12 @@ class SQLiteRateLimiter:
                         "SELECT ts FROM rate_hits WHERE scope = ? AND ts > ? ORDER BY ts"
                         " LIMIT 1 OFFSET ?", (scope, since, count - limit.count)).fetchone()
                     oldest = row[0] if row else now
-                    wait = oldest + limit.period - now
-                    return RateDecision(False, limit, max(1, math.ceil(wait)))
+                    wait = max(1, math.ceil(oldest + limit.period - now))
+                    # Retry-After must hold for every limit, not just the first refusing one.
+                    if refused is None or wait > refused.retry_after:
+                        refused = RateDecision(False, limit, wait)
+            if refused is not None:
+                return refused
             conn.execute("INSERT INTO rate_hits (scope, ts) VALUES (?, ?)", (scope, now))
         return RateDecision(True)
 

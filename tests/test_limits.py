@@ -1,0 +1,152 @@
+"""The SQLite rate limiter and quota store: the contracts, and limits that hold
+across connections and processes sharing one database file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hepcore.db import Database
+from hepcore.errors import QuotaExceeded
+from hepcore.limits import Limit, SQLiteQuotaStore, SQLiteRateLimiter, Usage
+from hepcore.migrations import core
+from hepcore.testing import FakeClock
+from hepcore.testing.contracts import QuotaStoreContract, RateLimiterContract
+
+
+def open_db(path: Path) -> Database:
+    db = Database(path)
+    db.migrate([core])
+    return db
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "limits.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Database]:
+    database = open_db(db_path)
+    yield database
+    database.close()
+
+
+class TestSQLiteRateLimiter(RateLimiterContract):
+    @pytest.fixture
+    def limiter(self, db: Database, clock: FakeClock) -> SQLiteRateLimiter:
+        return SQLiteRateLimiter(db, clock)
+
+
+class TestSQLiteQuotaStore(QuotaStoreContract):
+    @pytest.fixture
+    def quotas(self, db: Database) -> SQLiteQuotaStore:
+        return SQLiteQuotaStore(db)
+
+
+def test_limit_holds_across_two_database_objects(db_path: Path, clock: FakeClock) -> None:
+    first, second = open_db(db_path), open_db(db_path)
+    try:
+        a, b = SQLiteRateLimiter(first, clock), SQLiteRateLimiter(second, clock)
+        limit = Limit(4, 60)
+        results = [limiter.hit("shared", [limit]).allowed for limiter in (a, b, a, b, a, b)]
+        assert results == [True, True, True, True, False, False]
+        b.reset("shared")
+        assert a.hit("shared", [limit]).allowed
+    finally:
+        first.close()
+        second.close()
+
+
+def test_quota_holds_across_two_database_objects(db_path: Path) -> None:
+    first, second = open_db(db_path), open_db(db_path)
+    try:
+        a, b = SQLiteQuotaStore(first), SQLiteQuotaStore(second)
+        a.charge("cdn:acc", 600, limit_bytes=1000)
+        with pytest.raises(QuotaExceeded):
+            b.charge("cdn:acc", 600, limit_bytes=1000)
+        assert b.charge("cdn:acc", 400, limit_bytes=1000) == Usage(1000, 2)
+        assert a.usage("cdn:acc") == Usage(1000, 2)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_quota_charge_rolls_back_with_the_callers_transaction(db: Database) -> None:
+    quotas = SQLiteQuotaStore(db)
+    with pytest.raises(RuntimeError):
+        with db.write():
+            quotas.charge("cdn:acc", 500, limit_bytes=1000)
+            raise RuntimeError("the row this charge pays for failed")
+    assert quotas.usage("cdn:acc") == Usage(0, 0)
+
+
+def test_limit_holds_across_threads(db: Database) -> None:
+    limiter = SQLiteRateLimiter(db)
+    limit = Limit(30, 3600)
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(15):
+            ok = limiter.hit("threads", [limit]).allowed
+            with lock:
+                allowed.append(ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert allowed.count(True) == 30
+    assert len(allowed) == 60
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    from hepcore.db import Database
+    from hepcore.limits import Limit, SQLiteRateLimiter
+    from hepcore.migrations import core
+
+    db = Database(sys.argv[1])
+    db.migrate([core])
+    limiter = SQLiteRateLimiter(db)
+    sys.stdin.readline()  # start together
+    allowed = sum(limiter.hit("procs", [Limit(25, 3600)]).allowed for _ in range(20))
+    print(allowed)
+    """
+)
+
+
+def test_limit_holds_across_processes(db_path: Path) -> None:
+    open_db(db_path).close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(db_path)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    db = open_db(db_path)
+    limiter = SQLiteRateLimiter(db)
+    try:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        here = sum(limiter.hit("procs", [Limit(25, 3600)]).allowed for _ in range(20))
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+        for proc, (out, err) in zip(procs, outputs):
+            assert proc.returncode == 0, err
+        there = [int(out) for out, _ in outputs]
+        # 60 hits from three processes against one limit of 25: exactly 25 get through.
+        assert here + sum(there) == 25
+        (rows,) = db.one("SELECT count(*) FROM rate_hits WHERE scope = 'procs'")
+        assert rows == 25
+    finally:
+        db.close()
