@@ -326,8 +326,11 @@ class UploaderService(Service):
         if item.kind == "link":
             if is_get:
                 self._count_view(item)
+            # An explicit Content-Type: WSGI validators (falcon.testing) require
+            # one, and an embedding app would otherwise add its own default.
             return Response(302, [("Location", item.link or "/"),
                                   ("Cache-Control", "private, max-age=0"),
+                                  ("Content-Type", "text/html; charset=utf-8"),
                                   ("Content-Length", "0")], b"")
         content_type = item.type or OCTET
         headers = [

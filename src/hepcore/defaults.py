@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .clock import Clock, system_clock
 from .hookimpl import hookimpl
 
 if TYPE_CHECKING:
@@ -17,14 +18,15 @@ def _local_storage(config: Config) -> Any:
     from .storage import LocalStorage
 
     options = config.storage_options
-    root = options.get("root") or (config.data_dir / "files")
+    # A relative root is relative to the data directory, like every path in hepcore.toml.
+    root = config.data_dir / (options.get("root") or "files")
     return LocalStorage(root, public_base_url=options.get("public_base_url"))
 
 
-def _sqlite_limits(config: Config, db: Database) -> Any:
+def _sqlite_limits(config: Config, db: Database, clock: Clock = system_clock) -> Any:
     from .limits import SQLiteQuotaStore, SQLiteRateLimiter
 
-    return SQLiteRateLimiter(db), SQLiteQuotaStore(db)
+    return SQLiteRateLimiter(db, clock), SQLiteQuotaStore(db)
 
 
 @hookimpl(trylast=True)

@@ -52,6 +52,8 @@ def hepcore_limit_stores(config: Config) -> dict[str, Any] | None:
 
     ``factory(config, db)`` returns a ``(RateLimiter, QuotaStore)`` pair. The
     host uses the one named by ``[limits] backend`` (``sqlite`` by default).
+    A factory that also takes a ``clock`` parameter is given the host's clock
+    (tests pass a fake one).
     """
 
 

@@ -31,16 +31,25 @@ def boundary_of(content_type: str) -> str | None:
     return boundary
 
 
+def _with_params(media: str | None, raw: str | None) -> str | None:
+    """The lower-cased media type with the parameters of the raw header kept."""
+    if not media or not raw or ";" not in raw:
+        return media
+    return media + ";" + raw.split(";", 1)[1]
+
+
 class Part:
     """One part: its field ``name``, ``filename`` (``None`` for a plain field),
-    declared ``content_type`` (``None`` when absent) and its data stream."""
+    declared ``content_type`` (``None`` when absent; media type lower-cased,
+    parameters kept) and its data stream."""
 
     def __init__(self, form: FormReader, segment: _mp.MultipartSegment) -> None:
         self._form = form
         self.name: str = segment.name
         self.filename: str | None = segment.filename
-        self.content_type: str | None = segment.content_type
         self.headers = dict(segment.headerlist)
+        self.content_type: str | None = _with_params(segment.content_type,
+                                                     self.headers.get("Content-Type"))
         self.done = False
 
     @property

@@ -9,8 +9,9 @@ captchas).
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
@@ -48,9 +49,9 @@ class Runtime:
         self.storage: Storage = self._pick(
             "storage", config.storage_backend, pm.hook.hepcore_storage_backends(config=config)
         )(config)
-        limiter, quotas = self._pick(
+        limiter, quotas = _with_clock(self._pick(
             "limits", config.limits_backend, pm.hook.hepcore_limit_stores(config=config)
-        )(config, self.db)
+        ), clock, config, self.db)
         self.limiter: RateLimiter = limiter
         self.quotas: QuotaStore = quotas
         self._signer: TokenSigner | None = None
@@ -131,6 +132,15 @@ class Runtime:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _with_clock(factory: Callable[..., Any], clock: Clock, *args: Any) -> Any:
+    """Call a backend factory, passing the host's clock as ``clock=`` when it takes one."""
+    try:
+        takes_clock = "clock" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_clock = False
+    return factory(*args, clock=clock) if takes_clock else factory(*args)
 
 
 def build_runtime(config: Config, *, clock: Clock = system_clock,

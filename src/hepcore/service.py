@@ -111,7 +111,11 @@ class RouteGroup:
     handlers: dict[str, Handler] = field(default_factory=dict)
 
     def allowed(self) -> list[str]:
-        return sorted(self.handlers)
+        """The methods for ``Allow``: the declared ones, and HEAD wherever GET is."""
+        methods = set(self.handlers)
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
 
     def handler_for(self, method: str) -> Handler | None:
         handler = self.handlers.get(method)

@@ -37,12 +37,25 @@ class AsgiApp(falcon.asgi.App):
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
 
 
+_shared_executor: Executor | None = None
+
+
 def _executor(app: Any) -> Executor:
+    """The thread pool running the sync core for ``app``: its own for a hepcore
+    :class:`AsgiApp`; one shared pool for a plain ``falcon.asgi.App`` (``add_service``),
+    which has ``__slots__`` and cannot hold one."""
+    global _shared_executor
     executor = getattr(app, "_hepcore_executor", None)
-    if executor is None:
+    if executor is not None:
+        return executor
+    if hasattr(app, "__dict__"):
         executor = ThreadPoolExecutor(max_workers=ASGI_THREADS, thread_name_prefix="hepcore")
         app._hepcore_executor = executor
-    return executor
+        return executor
+    if _shared_executor is None:
+        _shared_executor = ThreadPoolExecutor(max_workers=ASGI_THREADS,
+                                              thread_name_prefix="hepcore")
+    return _shared_executor
 
 
 def _resource(runtime: Runtime, mount: Mount, group: Any, asgi: bool, app: Any) -> Any:
@@ -69,7 +82,6 @@ def create_app(
         config, clock=clock, plugins=plugins)
     router = MountRouter(trust_proxy=runtime.config.trust_proxy)
     app: falcon.App = (AsgiApp if asgi else App)(router=router)
-    app.resp_options.default_media_type = None
     app.req_options.auto_parse_form_urlencoded = False
     app.set_error_serializer(error_serializer)
     for name, service in runtime.services.items():

@@ -14,7 +14,13 @@ from ..http import LengthLimitedBody, Response, StreamBody
 from ..runtime import Runtime
 from ..service import RouteGroup
 from .mounts import Mount
-from .shell import apply_headers, apply_simple_body, build_request, content_length
+from .shell import (
+    answer_every_method,
+    apply_headers,
+    apply_simple_body,
+    build_request,
+    content_length,
+)
 
 SEND_CHUNK = 1024 * 1024
 
@@ -66,6 +72,7 @@ async def _send_stream(body: StreamBody, loop: asyncio.AbstractEventLoop,
         await loop.run_in_executor(executor, stream.close)
 
 
+@answer_every_method
 class AsyncServiceResource:
     """The ASGI twin of :class:`hepcore.web.wsgi.ServiceResource`."""
 
@@ -99,8 +106,6 @@ class AsyncServiceResource:
         if handler is None:
             return service.method_not_allowed(request, self.group.allowed())
         return await loop.run_in_executor(self.executor, service.handle, handler, request)
-
-    on_get = on_head = on_post = on_put = on_patch = on_delete = on_options = _respond
 
 
 class AsyncServiceSink:

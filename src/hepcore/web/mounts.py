@@ -51,13 +51,17 @@ class Mount:
 class MountRouter:
     """A Falcon router over several :class:`Mount` objects.
 
-    Mounts with hosts are tried before host-less ones, longer prefixes
-    before shorter. The chosen mount is left in ``req.context.hepcore_mount``.
+    Routes the host app adds itself (``app.add_route``) are tried first, so
+    a host can put its own pages beside the services. Then mounts with hosts
+    are tried before host-less ones, longer prefixes before shorter. The
+    chosen mount is left in ``req.context.hepcore_mount``.
     """
 
     def __init__(self, trust_proxy: bool = False) -> None:
         self.mounts: list[Mount] = []
         self.trust_proxy = trust_proxy
+        self.own = CompiledRouter()
+        self._has_own = False
 
     def add_mount(self, mount: Mount) -> None:
         for other in self.mounts:
@@ -73,9 +77,15 @@ class MountRouter:
         self.mounts.sort(key=lambda m: (not m.hosts, -len(m.prefix)))
 
     def add_route(self, uri_template: str, resource: object, **kwargs: Any) -> None:
-        raise TypeError("add routes to a Mount, not to the MountRouter")
+        """A route of the host app itself, outside every service."""
+        self.own.add_route(uri_template, resource, **kwargs)
+        self._has_own = True
 
     def find(self, uri: str, req: Any = None) -> tuple[Any, Any, dict[str, Any], str | None] | None:
+        if self._has_own:
+            route = self.own.find(uri, req)
+            if route is not None:
+                return route
         host = request_host(req, self.trust_proxy)
         for mount in self.mounts:
             if mount.hosts and host not in mount.hosts:

@@ -11,10 +11,18 @@ from typing import Any
 import falcon
 
 from ..config import Config
-from ..errors import BadRequest
-from ..http import BodyReader, Request, Response, StreamBody
+from ..errors import BadRequest, ServiceError
+from ..http import BodyReader, Request, Response, StreamBody, dumps
 from ..service import RouteGroup
 from .mounts import Mount
+
+
+def answer_every_method(cls: type) -> type:
+    """Route every method Falcon knows (WebDAV included) to ``cls._respond``, so an
+    unsupported one gets the service's own 405 and ``Allow``, not Falcon's."""
+    for method in falcon.constants.COMBINED_METHODS:
+        setattr(cls, "on_" + method.lower(), cls._respond)  # type: ignore[attr-defined]
+    return cls
 
 
 def content_length(req: Any) -> int | None:
@@ -87,23 +95,18 @@ def choose_handler(group: RouteGroup | None, method: str) -> tuple[Any, list[str
 
 def error_serializer(req: Any, resp: Any, exc: falcon.HTTPError) -> None:
     """Render Falcon's own errors in the owning service's envelope (by mount),
-    or as ``{"error": title}`` outside any mount."""
+    or as ``{"error": message}`` outside any mount."""
     mount = getattr(req.context, "hepcore_mount", None)
-    from ..errors import ServiceError
-
+    code = exc.status_code
+    resp.content_type = "application/json"
     if mount is not None:
-        code = exc.status_code if hasattr(exc, "status_code") else int(str(exc.status)[:3])
-        out = mount.service.render_error(
-            ServiceError(_falcon_message(code, exc), status=code))
-        resp.content_type = "application/json"
+        out = mount.service.render_error(ServiceError(_falcon_message(code, exc), status=code))
+        resp.content_type = out.header("Content-Type") or "application/json"
         resp.data = out.body if isinstance(out.body, bytes) else b""
         return
-    resp.content_type = "application/json"
-    from ..http import dumps
-
-    resp.data = dumps({"error": exc.title or "Error"})
+    resp.data = dumps({"error": _falcon_message(code, exc)})
 
 
 def _falcon_message(code: int, exc: falcon.HTTPError) -> str:
-    return {404: "Not found", 405: "Method not allowed", 400: "Bad request"}.get(
-        code, exc.title or "Error")
+    return {400: "Bad request", 404: "Not found", 405: "Method not allowed",
+            500: "Internal server error"}.get(code, exc.title or "Error")

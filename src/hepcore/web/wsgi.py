@@ -10,7 +10,13 @@ from ..http import LengthLimitedBody, Response
 from ..runtime import Runtime
 from ..service import RouteGroup
 from .mounts import Mount
-from .shell import apply_headers, apply_simple_body, build_request, content_length
+from .shell import (
+    answer_every_method,
+    apply_headers,
+    apply_simple_body,
+    build_request,
+    content_length,
+)
 
 
 class WsgiBody:
@@ -31,6 +37,7 @@ class WsgiBody:
             raise ClientDisconnected(str(exc)) from exc
 
 
+@answer_every_method
 class ServiceResource:
     """One route template of one mount; every HTTP method goes through here so
     that unknown methods and paths get the service's envelope."""
@@ -61,8 +68,6 @@ class ServiceResource:
         if handler is None:
             return service.method_not_allowed(request, self.group.allowed())
         return service.handle(handler, request)
-
-    on_get = on_head = on_post = on_put = on_patch = on_delete = on_options = _respond
 
 
 class ServiceSink:

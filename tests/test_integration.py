@@ -1,0 +1,146 @@
+"""The uploader end to end on real servers: gunicorn (WSGI) and uvicorn (ASGI)
+started by ``hepcore serve`` on 127.0.0.1, driven with ``requests``."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from httpkit import multipart
+
+from hepcore.cli import main
+from hepcore.testing.servers import RunningServer, run_server
+
+pytestmark = pytest.mark.integration
+
+BIG = os.urandom(5 * 1024 * 1024 + 123)
+
+
+@pytest.fixture(scope="module")
+def host_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A data directory set up with the admin CLI, and a fresh uploader token."""
+    data = tmp_path_factory.mktemp("host")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--data", str(data), "init"]) == 0
+        assert main(["--data", str(data), "accounts", "create", "erin"]) == 0
+        assert main(["--data", str(data), "keys", "create", "--service", "uploader",
+                     "--account", "erin"]) == 0
+    token = out.getvalue().strip().splitlines()[-1]
+    assert token.startswith("hyd-up-") and len(token) == 39
+    return data, token
+
+
+@pytest.fixture(scope="module", params=["wsgi", "asgi"])
+def server(request: pytest.FixtureRequest, host_dir: tuple[Path, str]) -> Iterator[RunningServer]:
+    with run_server(host_dir[0], request.param, workers=1, threads=4) as srv:
+        yield srv
+
+
+@pytest.fixture
+def token(host_dir: tuple[Path, str]) -> str:
+    return host_dir[1]
+
+
+def test_big_upload_round_trip(server: RunningServer, token: str) -> None:
+    r = requests.post(server.url + "/upload", headers={"Authorization": token},
+                      files={"file": ("random.bin", BIG)}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/json"
+    item = r.json()["ID"]
+    assert r.json()["url"] == f"{server.url}/{item}"
+    assert item.endswith(".bin") and len(item) == 13
+
+    got = requests.get(r.json()["url"], timeout=30)
+    assert got.status_code == 200
+    assert got.content == BIG
+    assert got.headers["Content-Length"] == str(len(BIG))
+    assert got.headers["ETag"] == '"' + hashlib.sha256(BIG).hexdigest() + '"'
+    assert got.headers["Accept-Ranges"] == "bytes"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+
+    part = requests.get(r.json()["url"], headers={"Range": "bytes=4194300-4194399"}, timeout=30)
+    assert part.status_code == 206
+    assert part.content == BIG[4194300:4194400]
+    assert part.headers["Content-Range"] == f"bytes 4194300-4194399/{len(BIG)}"
+    tail = requests.get(r.json()["url"], headers={"Range": "bytes=-10"}, timeout=30)
+    assert (tail.status_code, tail.content) == (206, BIG[-10:])
+    bad = requests.get(r.json()["url"], headers={"Range": f"bytes={len(BIG)}-"}, timeout=30)
+    assert (bad.status_code, bad.headers["Content-Range"]) == (416, f"bytes */{len(BIG)}")
+
+    head = requests.head(r.json()["url"], timeout=30)
+    assert head.status_code == 200
+    assert head.content == b""
+    for name in ("Content-Type", "Content-Length", "ETag", "Content-Disposition",
+                 "Cache-Control"):
+        assert head.headers[name] == got.headers[name]
+
+
+def test_chunked_upload(server: RunningServer, token: str) -> None:
+    data = BIG[: 2 * 1024 * 1024]
+    body, ctype = multipart([("file", "chunked.dat", None, data)])
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 100_000):
+            yield body[i:i + 100_000]
+
+    r = requests.post(server.url + "/upload", data=chunks(), timeout=30,
+                      headers={"Authorization": f"Bearer {token}", "Content-Type": ctype})
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in r.request.headers
+    assert r.status_code == 200, r.text
+    assert requests.get(r.json()["url"], timeout=30).content == data
+
+
+def test_auth_errors(server: RunningServer, token: str) -> None:
+    files = {"file": ("a.txt", b"hello")}
+    r = requests.post(server.url + "/upload", files=files, timeout=10)
+    assert r.status_code == 401
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.content == b'{"ok":false,"error":"Missing bearer token"}'
+    r = requests.post(server.url + "/upload", files=files, timeout=10,
+                      headers={"Authorization": "Bearer hyd-up-" + "x" * 32})
+    assert r.status_code == 401
+    assert r.json() == {"ok": False, "error": "Token revoked"}
+
+
+def test_oversized_content_length_is_refused_unread(server: RunningServer, token: str) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (f"POST /upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {200 * 1024 * 1024}\r\nConnection: close\r\n\r\n")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        # Only the first KiB follows: the answer must not wait for the rest. (Falcon's
+        # ASGI app starts once the first body chunk has arrived, as ASGI asks.)
+        sock.sendall(head.encode() + b"x" * 1024)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 413 ")
+    assert reply.endswith(b'{"ok":false,"error":"File exceeds your upload size limit of 100 MB",'
+                          b'"code":"TOO_LARGE"}')
+
+
+def test_shortlink_and_not_found(server: RunningServer, token: str) -> None:
+    r = requests.post(server.url + "/upload", data={"link": "https://example.com/dest"},
+                      headers={"Authorization": token}, timeout=10)
+    assert r.status_code == 200
+    hop = requests.get(r.json()["url"], allow_redirects=False, timeout=10)
+    assert hop.status_code == 302
+    assert hop.headers["Location"] == "https://example.com/dest"
+    assert hop.headers["Cache-Control"] == "private, max-age=0"
+    missing = requests.get(server.url + "/nothing-here", timeout=10)
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert requests.get(server.url + "/a/b", timeout=10).json() == {"ok": False,
+                                                                    "error": "Not found"}
