@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pluggy import PluginValidationError
+
 from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, load_config, new_secret
 from .errors import ConfigError, HepcoreError, NotFoundError
 
@@ -107,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (app_dir, os.environ.get("PYTHONPATH")) if p)
     # Fail here, with a readable message, rather than in every worker.
-    load_config(data)
+    config = load_config(data)
     from .web.entry import load_factory
 
     load_factory(args.factory)
@@ -115,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="info", timeout_keep_alive=30)
+                    workers=args.workers, log_level=config.log_level, timeout_keep_alive=30)
         return 0
     from gunicorn.app.base import BaseApplication
 
@@ -129,6 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             self.cfg.set("threads", args.threads)
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("loglevel", config.log_level)
 
         def load(self) -> Any:
             return wsgi_app()
@@ -261,7 +264,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------
 
 
-def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+def build_parser(plugin_commands: bool = True,
+                 blocked: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hepcore", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=os.environ.get("HEPCORE_DATA") or "hepcore-data",
                         help="data directory (default: $HEPCORE_DATA or ./hepcore-data)")
@@ -338,15 +342,26 @@ def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     if plugin_commands:
-        _add_plugin_commands(sub)
+        _add_plugin_commands(sub, blocked)
     return parser
 
 
-def _add_plugin_commands(sub: Any) -> None:
+def _blocked_plugins(argv: Sequence[str] | None) -> list[str]:
+    """``[plugins] blocked`` of the ``--data`` directory, so blocked plugins add no commands."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data", default=os.environ.get("HEPCORE_DATA") or "hepcore-data")
+    known, _ = pre.parse_known_args(argv)
+    try:
+        return load_config(known.data).blocked_plugins
+    except HepcoreError:
+        return []  # the command itself reports the bad configuration
+
+
+def _add_plugin_commands(sub: Any, blocked: Sequence[str] = ()) -> None:
     from .plugins import make_plugin_manager
 
     try:
-        pm = make_plugin_manager()
+        pm = make_plugin_manager(blocked)
     except Exception as exc:  # a broken plugin must not take the admin CLI down
         print(f"hepcore: plugin commands unavailable: {exc}", file=sys.stderr)
         return
@@ -354,7 +369,7 @@ def _add_plugin_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(blocked=_blocked_plugins(argv))
     args = parser.parse_args(argv)
     try:
         func = args.func
@@ -365,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 runtime.close()
         return int(func(args) or 0)
-    except (HepcoreError, ValueError) as exc:
+    except (HepcoreError, ValueError, PluginValidationError) as exc:
         print(f"hepcore: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,0 +1,291 @@
+"""The ``hepcore`` admin command, run as a real subprocess on a real data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sqlite3
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import falcon.testing
+import pytest
+
+from hepcore import Runtime, build_runtime, load_config
+from hepcore.errors import CredentialDisabled, CredentialRevoked
+from hepcore.web import create_app
+
+pytestmark = pytest.mark.integration
+
+TOKEN_FORMATS = {
+    "uploader": r"hyd-up-[A-Za-z0-9_-]{32}",
+    "paste": r"hepgg_pst_[A-Za-z0-9]{32}",
+    "cdn": r"sk_cdn_[0-9a-f]{64}",
+    "images": r"fxf_[0-9a-f]{64}",
+}
+KEY_ID_RE = re.compile(r"\bkey_[A-Za-z0-9]+\b")
+
+
+def hepcore(data: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HEPCORE_DATA", "HEPCORE_SECRETS", "HEPCORE_FACTORY")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return subprocess.run([sys.executable, "-m", "hepcore", "--data", str(data), *args],
+                          capture_output=True, text=True, encoding="utf-8", env=env, cwd=cwd,
+                          timeout=60)
+
+
+def ok(data: Path, *args: str, cwd: Path | None = None) -> str:
+    proc = hepcore(data, *args, cwd=cwd)
+    assert proc.returncode == 0, f"hepcore {' '.join(args)}: {proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def fails(data: Path, *args: str, code: int, message: str) -> None:
+    """The command exits with ``code`` and says ``message`` on stderr, without a traceback."""
+    proc = hepcore(data, *args)
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+def multipart(filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "hepcoreCliBoundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+    return body + data + f"\r\n--{boundary}--\r\n".encode(), (
+        f"multipart/form-data; boundary={boundary}")
+
+
+def post_upload(runtime: Runtime, token: str, path: str = "/upload",
+                data: bytes = b"hello") -> falcon.testing.Result:
+    body, content_type = multipart("hello.txt", data)
+    client = falcon.testing.TestClient(create_app(runtime))
+    return client.simulate_post(path, body=body, headers={
+        "Authorization": token, "Content-Type": content_type})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised host with the account ``alice`` (prime), shared by this module."""
+    path = tmp_path_factory.mktemp("cli") / "data"
+    ok(path, "init")
+    out = ok(path, "accounts", "create", "alice", "--plan", "prime",
+             "--email", "alice@example.org")
+    assert re.fullmatch(r"created account alice \(acc_[A-Za-z0-9]+\)\n", out)
+    return path
+
+
+@pytest.fixture
+def runtime(data: Path) -> Iterator[Runtime]:
+    """The same host, in-process: to check what the commands did."""
+    rt = build_runtime(load_config(data))
+    yield rt
+    rt.close()
+
+
+def test_init_creates_config_secret_and_database(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    out = ok(data, "init")
+    assert f"wrote {data / 'hepcore.toml'}" in out
+    assert f"wrote {data / 'secret'}" in out
+
+    text = (data / "hepcore.toml").read_text()
+    config = tomllib.loads(text)
+    prefixes = {name: table["prefix"] for name, table in config["services"].items()}
+    assert prefixes == {"uploader": "/", "paste": "/paste", "cdn": "/cdn", "images": "/img"}
+    assert not any("hosts" in table for table in config["services"].values())
+    # The host-based production example is there, commented out.
+    assert re.search(r"^# hosts = \[\"[a-z.]+\"", text, re.M)
+    assert re.search(r"^# public_base_url = \"https://", text, re.M)
+
+    secret = data / "secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert len(secret.read_text().strip()) >= 32
+    assert load_config(data).secrets == [secret.read_text().strip()]
+
+    with sqlite3.connect(data / "hepcore.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"accounts", "api_keys", "uploader_items"} <= tables
+
+    # A second init keeps both files as they are.
+    edited = text + "\n# my own note\n"
+    (data / "hepcore.toml").write_text(edited)
+    before = secret.read_text()
+    again = ok(data, "init")
+    assert "kept existing" in again and "wrote" not in again
+    assert (data / "hepcore.toml").read_text() == edited
+    assert secret.read_text() == before
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_accounts_create_list_show(data: Path) -> None:
+    fails(data, "accounts", "create", "alice", code=1,
+          message="hepcore: error: an account named 'alice' already exists")
+    fails(data, "accounts", "create", "bad name!", code=1,
+          message="hepcore: error: account name must be 1-64 characters")
+
+    lines = ok(data, "accounts", "list").splitlines()
+    alice = next(line.split("\t") for line in lines if line.startswith("alice\t"))
+    assert alice[2:5] == ["prime", "active", "alice@example.org"]
+
+    listed = json.loads(ok(data, "accounts", "list", "--json"))
+    assert isinstance(listed, list)
+    (record,) = [a for a in listed if a["name"] == "alice"]
+    assert (record["plan"], record["email"], record["status"]) == (
+        "prime", "alice@example.org", "active")
+    assert record["id"].startswith("acc_")
+
+    assert ok(data, "accounts", "show", "alice").startswith(f"alice\t{record['id']}\tprime")
+    shown = json.loads(ok(data, "accounts", "show", "alice", "--json"))
+    assert shown["id"] == record["id"] and isinstance(shown["keys"], list)
+    fails(data, "accounts", "show", "nobody", code=1,
+          message="hepcore: error: no account named 'nobody'")
+
+
+def test_accounts_set(data: Path, runtime: Runtime) -> None:
+    runtime.accounts.create("carol")
+    out = ok(data, "accounts", "set", "carol", "--plan", "prime", "--status", "suspended",
+             "--max-upload-size", "10MiB", "--allowed-types", "image/*,text/plain",
+             "--quota-tier", "verified", "--set", "key=value", "--set", "limit=3",
+             "--serve-base-url", "https://i.example.org")
+    assert out.startswith("carol\t")
+    out = ok(data, "accounts", "set", "carol", "--unset", "key", "--email", "c@example.org")
+    shown = json.loads(ok(data, "accounts", "show", "carol", "--json"))
+    assert (shown["plan"], shown["status"], shown["email"]) == (
+        "prime", "suspended", "c@example.org")
+    assert shown["settings"] == {
+        "max_file_size": 10 * 1024 * 1024,
+        "allowed_types": ["image/*", "text/plain"],
+        "quota_tier": "verified",
+        "limit": 3,
+        "serve_base_url": "https://i.example.org",
+    }
+    fails(data, "accounts", "set", "carol", "--max-upload-size", "lots", code=2,
+          message="not a size: 'lots'")
+    fails(data, "accounts", "set", "nobody", "--plan", "free", code=1,
+          message="hepcore: error: no account named 'nobody'")
+    fails(data, "accounts", "set", "carol", "--set", "novalue", code=1,
+          message="--set takes KEY=VALUE")
+
+
+def test_keys_create_prints_the_key_last_in_each_format(data: Path, runtime: Runtime) -> None:
+    tokens: dict[str, str] = {}
+    for service, pattern in TOKEN_FORMATS.items():
+        proc = hepcore(data, "keys", "create", "--service", service, "--account", "alice",
+                       "--label", f"label-{service}")
+        assert proc.returncode == 0, proc.stderr
+        token = last_line(proc.stdout)
+        assert re.fullmatch(pattern, token), (service, token)
+        assert "shown only once" in proc.stderr
+        tokens[service] = token
+        # The printed key is the real one: the host accepts it for that service.
+        actor = runtime.verify(service, token)
+        assert actor.account.name == "alice" and actor.key is not None
+        assert actor.key.label == f"label-{service}"
+
+    text = ok(data, "keys", "list")
+    as_json = ok(data, "keys", "list", "--json")
+    keys = json.loads(as_json)
+    for service, token in tokens.items():
+        assert token not in text and token not in as_json
+        assert token[len(token) - 20:] not in as_json  # not even the tail
+        (record,) = [k for k in keys if k["label"] == f"label-{service}"]
+        assert record["service"] == service and record["status"] == "active"
+        assert record["id"] in text and record["display"] in text
+    only = json.loads(ok(data, "keys", "list", "--service", "cdn", "--account", "alice",
+                         "--json"))
+    assert [k["label"] for k in only] == ["label-cdn"]
+
+
+def test_key_lifecycle(data: Path, runtime: Runtime) -> None:
+    runtime.accounts.create("dave")
+    proc = hepcore(data, "keys", "create", "--service", "uploader", "--account", "dave")
+    assert proc.returncode == 0, proc.stderr
+    token = last_line(proc.stdout)
+    (key_id,) = set(KEY_ID_RE.findall(proc.stderr))
+    assert post_upload(runtime, token).status_code == 200
+
+    assert ok(data, "keys", "disable", key_id).startswith(f"disabled {key_id}")
+    with pytest.raises(CredentialDisabled):
+        runtime.verify("uploader", token)
+    assert post_upload(runtime, token).status_code == 401
+    assert ok(data, "keys", "enable", key_id).startswith(f"enabled {key_id}")
+    assert runtime.verify("uploader", token).account.name == "dave"
+
+    proc = hepcore(data, "keys", "rotate", key_id)
+    assert proc.returncode == 0, proc.stderr
+    new_token = last_line(proc.stdout)
+    assert re.fullmatch(TOKEN_FORMATS["uploader"], new_token) and new_token != token
+    with pytest.raises(CredentialRevoked):
+        runtime.verify("uploader", token)
+    refused = post_upload(runtime, token)
+    assert (refused.status_code, refused.json) == (401, {"ok": False, "error": "Token revoked"})
+    assert post_upload(runtime, new_token).status_code == 200
+
+    (new_id,) = set(KEY_ID_RE.findall(proc.stderr)) - {key_id}
+    assert ok(data, "keys", "revoke", new_id).startswith(f"revoked {new_id}")
+    with pytest.raises(CredentialRevoked):
+        runtime.verify("uploader", new_token)
+    fails(data, "keys", "enable", new_id, code=1,
+          message="hepcore: error: a revoked key cannot be re-enabled")
+    statuses = {k["id"]: k["status"] for k in
+                json.loads(ok(data, "keys", "list", "--account", "dave", "--json"))}
+    assert statuses == {key_id: "revoked", new_id: "revoked"}
+
+
+def test_errors_are_messages_not_tracebacks(data: Path) -> None:
+    fails(data, "keys", "create", "--service", "paste", "--account", "nobody", code=1,
+          message="hepcore: error: no account named 'nobody'")
+    fails(data, "keys", "rotate", "key_doesnotexist", code=1,
+          message="hepcore: error: no key with id 'key_doesnotexist'")
+    fails(data, "keys", "disable", "key_doesnotexist", code=1,
+          message="hepcore: error: no key with id 'key_doesnotexist'")
+    fails(data, "keys", "create", "--service", "ftp", "--account", "alice", code=2,
+          message="invalid choice: 'ftp'")
+    fails(data, "keys", "list", "--account", "nobody", code=1,
+          message="hepcore: error: no account named 'nobody'")
+
+
+def test_help() -> None:
+    proc = subprocess.run([sys.executable, "-m", "hepcore", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for command in ("init", "demo", "serve", "accounts", "keys", "--data"):
+        assert command in proc.stdout
+
+
+def test_demo_prints_a_working_curl_line(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    out = ok(data, "demo", "--port", "8123")
+    token = last_line(out)
+    assert re.fullmatch(TOKEN_FORMATS["uploader"], token)
+    (curl,) = [line for line in out.splitlines() if line.strip().startswith("curl ")]
+    args = shlex.split(curl)
+    assert args[args.index("-H") + 1] == f"Authorization: {token}"
+    form = args[args.index("-F") + 1]
+    url = args[-1]
+    assert url == "http://127.0.0.1:8123/upload"
+    assert form.startswith("file=@")
+
+    # Do what the curl line does, against the demo host.
+    runtime = build_runtime(load_config(data))
+    try:
+        done = post_upload(runtime, token, path=url.removeprefix("http://127.0.0.1:8123"),
+                           data=b"# README\n")
+        assert done.status_code == 200, done.text
+        assert done.json["ID"] and done.json["url"].endswith(done.json["ID"])
+        assert runtime.accounts.by_name("demo").id == runtime.verify("uploader", token).account.id
+    finally:
+        runtime.close()
