@@ -137,8 +137,26 @@ class UploaderService(Service):
             raise Forbidden("Forbidden")
         if account.setting("uploader_access", "active") in ("suspended", "revoked"):
             raise Forbidden("ACCESS_REQUIRED", code="ACCESS_REQUIRED")
-        if actor.key is not None:
-            self.runtime.keys.touch(actor.key.id)
+        return actor
+
+    def admit(self, request: Request, limit: Limit, scope: str, *,
+              paused: bool = False) -> Actor:
+        """Authenticate, refuse while ``paused`` (maintenance), then rate-limit.
+
+        The key's usage and the rate-limit hit are counted in one write
+        transaction: every authenticated request counts (U12).
+        """
+        actor = self.authenticate(request)
+        with self.runtime.db.write():
+            if actor.key is not None:
+                self.runtime.keys.touch(actor.key.id)
+            decision = None if paused else self.runtime.limiter.hit(
+                f"uploader:{scope}:{actor.account.id}", [limit])
+        if decision is None:
+            raise Forbidden("Uploads are paused for maintenance", code="MAINTENANCE")
+        if not decision.allowed:
+            raise RateLimited("Too many requests", code="RATE_LIMITED",
+                              retry_after=decision.retry_after)
         return actor
 
     def policy(self, actor: Actor) -> Policy:
@@ -155,14 +173,7 @@ class UploaderService(Service):
     # --- POST /upload ---------------------------------------------------
 
     def upload(self, request: Request) -> Response:
-        actor = self.authenticate(request)
-        if self.maintenance:
-            raise Forbidden("Uploads are paused for maintenance", code="MAINTENANCE")
-        decision = self.runtime.limiter.hit(f"uploader:upload:{actor.account.id}",
-                                            [self.upload_limit])
-        if not decision.allowed:
-            raise RateLimited("Too many requests", code="RATE_LIMITED",
-                              retry_after=decision.retry_after)
+        actor = self.admit(request, self.upload_limit, "upload", paused=self.maintenance)
         policy = self.policy(actor)
         too_large = PayloadTooLarge(
             f"File exceeds your upload size limit of {size_in_mb(policy.max_file_size)} MB",

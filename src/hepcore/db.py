@@ -37,6 +37,7 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -80,6 +81,13 @@ class Database:
             finally:
                 self._local.depth = depth
             return
+        # Threads of this process queue on a mutex instead of SQLite's busy
+        # handler, which sleeps in steps of milliseconds; other processes still
+        # wait through busy_timeout.
+        with self._write_lock:
+            yield from self._transaction(conn)
+
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
         try:

@@ -8,7 +8,7 @@ Parsing is done by the sans-io ``multipart`` parser, fed with large reads.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.message import Message
+import re
 
 import multipart as _mp
 
@@ -19,16 +19,19 @@ MAX_PARTS = 128
 MAX_HEADER_SIZE = 8192
 
 
+_BOUNDARY_RE = re.compile(
+    r';\s*boundary\s*=\s*(?:"([^"]{1,200})"|([^\s;"]{1,200}))', re.IGNORECASE)
+
+
 def boundary_of(content_type: str) -> str | None:
     """The ``boundary`` parameter of a ``multipart/form-data`` content type, if any."""
-    msg = Message()
-    msg["content-type"] = content_type
-    if msg.get_content_type() != "multipart/form-data":
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "multipart/form-data":
         return None
-    boundary = msg.get_param("boundary")
-    if not isinstance(boundary, str) or not boundary or len(boundary) > 200:
+    m = _BOUNDARY_RE.search(";" + params)
+    if m is None:
         return None
-    return boundary
+    return m.group(1) or m.group(2)
 
 
 def _with_params(media: str | None, raw: str | None) -> str | None:
