@@ -27,6 +27,7 @@ from hepcore.errors import (
     StorageError,
     Unauthorized,
 )
+from hepcore.auth_headers import uploader_header
 from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
@@ -58,21 +59,6 @@ def size_in_mb(limit: int) -> str:
     """``100``, ``2.5``: the limit in MiB without trailing zeros."""
     text = f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
     return text
-
-
-def parse_authorization(value: str | None) -> str | None:
-    """The token of an ``Authorization`` header (U1), or ``None`` when it is missing."""
-    if value is None:
-        return None
-    token = value.strip()
-    head, _, rest = token.partition(" ")
-    if not rest:
-        head, _, rest = token.partition("\t")
-    if head.lower() in ("bearer", "token"):
-        token = rest.strip() if rest else ""
-    elif token.lower() in ("bearer", "token"):
-        token = ""
-    return token or None
 
 
 def is_shortlink(value: str) -> bool:
@@ -125,9 +111,10 @@ class UploaderService(Service):
 
     def authenticate(self, request: Request) -> Actor:
         """Section 2: the token, then account and uploader access; counts key usage."""
-        token = parse_authorization(request.header("authorization"))
-        if token is None:
-            raise Unauthorized("Missing bearer token")
+        try:
+            token = uploader_header(request.header("authorization"))
+        except CredentialError:
+            raise Unauthorized("Missing bearer token") from None
         try:
             actor = self.runtime.verify(self.name, token)
         except CredentialError:
