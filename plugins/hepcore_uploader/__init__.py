@@ -12,3 +12,10 @@ from .service import UploaderService
 @hookimpl
 def hepcore_register_services(runtime: Any) -> list[Any]:
     return [UploaderService(runtime, runtime.config.service("uploader"))]
+
+
+@hookimpl
+def hepcore_cli_commands(subparsers: Any) -> None:
+    from .cli import add_commands
+
+    add_commands(subparsers)

@@ -1,7 +1,9 @@
-"""The Hep.gg uploader: ``POST /upload`` (files, shortlinks, text) and ``GET /:ID``.
+"""The Hep.gg uploader: ``POST /upload`` (files, shortlinks, text), serving,
+embeds and the management API.
 
 Spec: shared/spec/uploader.md. Every handler is plain sync code on core
-objects; the web shells call it for WSGI and ASGI alike.
+objects; the web shells call it for WSGI and ASGI alike. Reading routes
+live in :mod:`.reading`, the management API in :mod:`.manage`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
+from hepcore.accounts import Account
+from hepcore.auth_headers import uploader_header
 from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
@@ -27,38 +31,37 @@ from hepcore.errors import (
     StorageError,
     Unauthorized,
 )
-from hepcore.auth_headers import uploader_header
 from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
 from hepcore.multipart import FormReader, Part, boundary_of
-from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
 from hepcore.service import Route, Service
 from hepcore.storage import ObjectWriter
 from hepcore.tokens import Actor
+from hepcore.urlencoded import iter_field
 
+from .embeds import DEFAULT_BOT_TOKENS
+from .linkvalue import LinkValue
+from .manage import RESERVED, ManagementRoutes
 from .migrations import uploader as uploader_migrations
+from .reading import ReadingRoutes
 from .store import Item, ItemStore
-from .types import OCTET, declared_type, extension_for, guess_type, type_allowed
+from .types import declared_type, extension_for, guess_type, type_allowed
 
 log = logging.getLogger("hepcore.uploader")
 
 MIB = 1024 * 1024
 DEFAULT_MAX_FILE_SIZE = 100 * MIB
 MAX_LINK_LENGTH = 2048
+JSON_BODY_LIMIT = 16 * MIB
 TYPE_NOT_ALLOWED = "Not allowed to upload files with the supplied Content-Type"
 TEXT_TYPE = "text/plain; charset=utf-8"
-NOT_FOUND_HTML = (
-    b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title>"
-    b"</head><body><h1>404</h1><p>Nothing lives here.</p></body></html>"
-)
 
 
 def size_in_mb(limit: int) -> str:
     """``100``, ``2.5``: the limit in MiB without trailing zeros."""
-    text = f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
-    return text
+    return f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
 
 
 def is_shortlink(value: str) -> bool:
@@ -82,7 +85,12 @@ class Policy:
     serve_base: str | None
 
 
-class UploaderService(Service):
+class UploaderService(ManagementRoutes, ReadingRoutes, Service):
+    """Options (``[services.uploader]``): ``serve_base_url``, ``maintenance``,
+    ``max_file_size``, ``allowed_types``, ``upload_rate_per_minute`` (240),
+    ``shorten_rate_per_minute`` (120), ``reserved_aliases``, ``own_hosts``,
+    ``service_name`` ("Hep.gg"), ``embed_bots``."""
+
     name = "uploader"
     envelope = OkEnvelope()
     migrations = (uploader_migrations,)
@@ -93,16 +101,39 @@ class UploaderService(Service):
         self.storage = self.runtime.storage
         self.maintenance = bool(opts.get("maintenance", False))
         self.upload_limit = Limit(int(opts.get("upload_rate_per_minute", 240)), 60, "upload")
+        self.shorten_limit = Limit(int(opts.get("shorten_rate_per_minute", 120)), 60, "shorten")
         self.default_max_size = int(opts.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
         self.default_types = list(opts.get("allowed_types", ["*/*"]))
         self.serve_base_url = (opts.get("serve_base_url") or "").rstrip("/") or None
+        self.service_name = str(opts.get("service_name", "Hep.gg"))
+        self.bot_tokens = tuple(opts.get("embed_bots", DEFAULT_BOT_TOKENS))
+        self.reserved_aliases = frozenset(
+            [*RESERVED, *(str(w).lower() for w in opts.get("reserved_aliases", []))])
+        self.extra_own_hosts = frozenset(str(h).lower() for h in opts.get("own_hosts", []))
         self.overhead = self.runtime.config.multipart_overhead
         self._serve_hosts: tuple[float, dict[str, str]] = (0.0, {})
 
     def routes(self) -> list[Route]:
+        auth = "uploader"
         return [
             Route(("POST",), "/upload", self.upload, "upload",
-                  "Upload a file, shorten a link or store text", auth="uploader"),
+                  "Upload a file, shorten a link or store text", auth=auth),
+            Route(("GET",), "/uploadCounter", self.upload_counter, "upload_counter",
+                  "Lifetime number of uploads on this host"),
+            Route(("GET",), "/api/oembed", self.oembed, "oembed", "oEmbed document of an item"),
+            Route(("GET",), "/api/v1/me", self.api_me, "me", "The token's account", auth=auth),
+            Route(("POST",), "/api/v1/me/token/regenerate", self.api_regenerate,
+                  "token_regenerate", "Issue a new token, revoke this one", auth=auth),
+            Route(("GET",), "/api/v1/uploads", self.api_uploads, "uploads",
+                  "List uploads and links, newest first", auth=auth),
+            Route(("PATCH",), "/api/v1/uploads/{content_id}", self.api_patch, "upload_patch",
+                  "Set alias, favourite or link target", auth=auth),
+            Route(("DELETE",), "/api/v1/uploads/{content_id}", self.api_delete,
+                  "upload_delete", "Delete an upload or link", auth=auth),
+            Route(("POST",), "/api/v1/shorten", self.api_shorten, "shorten",
+                  "Shorten a URL, optionally with a vanity alias", auth=auth),
+            Route(("GET",), "/api/v1/sharex", self.api_sharex, "sharex",
+                  "A ShareX custom uploader (.sxcu) for this token", auth=auth),
             Route(("GET", "HEAD"), "/{item_id}", self.serve, "serve",
                   "Serve an upload, follow a shortlink"),
         ]
@@ -110,7 +141,7 @@ class UploaderService(Service):
     # --- authentication -------------------------------------------------
 
     def authenticate(self, request: Request) -> Actor:
-        """Section 2: the token, then account and uploader access; counts key usage."""
+        """Section 2: the token, then account and uploader access."""
         try:
             token = uploader_header(request.header("authorization"))
         except CredentialError:
@@ -126,7 +157,7 @@ class UploaderService(Service):
             raise Forbidden("ACCESS_REQUIRED", code="ACCESS_REQUIRED")
         return actor
 
-    def admit(self, request: Request, limit: Limit, scope: str, *,
+    def admit(self, request: Request, limit: Limit | None = None, scope: str = "", *,
               paused: bool = False) -> Actor:
         """Authenticate, refuse while ``paused`` (maintenance), then rate-limit.
 
@@ -137,25 +168,51 @@ class UploaderService(Service):
         with self.runtime.db.write():
             if actor.key is not None:
                 self.runtime.keys.touch(actor.key.id)
-            decision = None if paused else self.runtime.limiter.hit(
-                f"uploader:{scope}:{actor.account.id}", [limit])
-        if decision is None:
+            decision = None
+            if not paused and limit is not None:
+                decision = self.runtime.limiter.hit(
+                    f"uploader:{scope}:{actor.account.id}", [limit])
+        if paused:
             raise Forbidden("Uploads are paused for maintenance", code="MAINTENANCE")
-        if not decision.allowed:
+        if decision is not None and not decision.allowed:
             raise RateLimited("Too many requests", code="RATE_LIMITED",
                               retry_after=decision.retry_after)
         return actor
 
     def policy(self, actor: Actor) -> Policy:
-        account = actor.account
+        return self.policy_for(actor.account)
+
+    def policy_for(self, account: Account) -> Policy:
         return Policy(
             max_file_size=int(account.setting("max_file_size", self.default_max_size)),
             allowed_types=list(account.setting("allowed_types", self.default_types)),
             serve_base=(account.setting("serve_base_url") or "").rstrip("/") or None,
         )
 
-    def serve_base(self, request: Request, policy: Policy) -> str:
-        return policy.serve_base or self.serve_base_url or self.public_base(request)
+    def serve_base(self, request: Request | None, policy: Policy) -> str:
+        """Where items are served: the account's serve base, the service's, else
+        the public base (section 1)."""
+        if policy.serve_base or self.serve_base_url:
+            return str(policy.serve_base or self.serve_base_url)
+        if request is None:
+            return self.config.public_base_url or f"http://localhost{self.config.prefix.rstrip('/')}"
+        return self.public_base(request)
+
+    def account_serve_hosts(self) -> dict[str, str]:
+        """``{host: account id}`` of every account serve base (cached for 5 s)."""
+        loaded, hosts = self._serve_hosts
+        now = time.monotonic()
+        if now - loaded > 5:
+            hosts = {}
+            for row in self.runtime.db.all(
+                "SELECT id, json_extract(settings, '$.serve_base_url') AS base FROM accounts"
+                " WHERE base IS NOT NULL"
+            ):
+                host = urlsplit(str(row["base"])).hostname
+                if host:
+                    hosts[host.lower()] = row["id"]
+            self._serve_hosts = (now, hosts)
+        return hosts
 
     # --- POST /upload ---------------------------------------------------
 
@@ -186,44 +243,62 @@ class UploaderService(Service):
             if boundary is None:
                 raise BadRequest("Malformed request body: multipart boundary missing")
             return self._store_multipart(request, boundary, actor, policy)
-        if media == "application/x-www-form-urlencoded":
-            raw = request.read_body(policy.max_file_size * 3 + self.overhead)
-            try:
-                values = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError:
-                raise BadRequest("Malformed request body: form is not UTF-8") from None
-            link = (values.get("link") or [""])[0]
-        elif media == "application/json":
-            try:
-                data = request.read_json(policy.max_file_size * 2 + self.overhead)
-            except MalformedBody:
-                raise BadRequest("Invalid JSON body") from None
-            link = data.get("link") if isinstance(data, dict) else None
-            if link is not None and not isinstance(link, str):
-                raise BadRequest("link must be a string")
-            link = link or ""
-        else:
-            link = ""
-        if not link:
-            raise BadRequest("Body is missing link property")
-        return self._store_link(link, actor, policy)
+        value = self._new_link_value(policy)
+        try:
+            if media == "application/x-www-form-urlencoded":
+                body = _limited(request.iter_body(), policy.max_file_size * 3 + self.overhead)
+                value.feed_all(iter_field(body, "link"))
+            elif media == "application/json":
+                value = self._json_link(request, policy)
+            if not value.size:
+                raise BadRequest("Body is missing link property")
+            return self._store_link(value, actor, policy)
+        finally:
+            value.abort()
+
+    def _json_link(self, request: Request, policy: Policy) -> LinkValue:
+        try:
+            data = request.read_json(min(policy.max_file_size * 2 + self.overhead,
+                                         JSON_BODY_LIMIT))
+        except MalformedBody:
+            raise BadRequest("Invalid JSON body") from None
+        link = data.get("link") if isinstance(data, dict) else None
+        if link is not None and not isinstance(link, str):
+            raise BadRequest("link must be a string")
+        value = self._new_link_value(policy)
+        if link:
+            value.feed(link.encode("utf-8", "surrogatepass"))
+        return value.finish()
 
     def _store_multipart(self, request: Request, boundary: str, actor: Actor,
                          policy: Policy) -> Item:
         form = FormReader(request.body, boundary, chunk_size=request.read_chunk_size,
                           body_limit=policy.max_file_size + self.overhead)
-        link: str | None = None
-        for part in form:
-            if part.is_file:
-                chunks = _nonempty_file(part)
-                if chunks is None:
-                    continue
-                return self._store_file(part, chunks, actor, policy)
-            if part.name == "link" and link is None:
-                link = part.text(MAX_LINK_LENGTH * 4 + policy.max_file_size)
-        if link:
-            return self._store_link(link, actor, policy)
-        raise BadRequest("No file or link in request")
+        link: LinkValue | None = None
+        try:
+            for part in form:
+                if part.is_file:
+                    chunks = _nonempty_file(part)
+                    if chunks is None:
+                        continue
+                    return self._store_file(part, chunks, actor, policy)  # U5: the file wins
+                if part.name == "link" and link is None:
+                    link = self._new_link_value(policy).feed_all(part.chunks())
+            if link is not None and link.size:
+                return self._store_link(link, actor, policy)
+            raise BadRequest("No file or link in request")
+        finally:
+            if link is not None:
+                link.abort()
+
+    def _new_link_value(self, policy: Policy) -> LinkValue:
+        def open_writer() -> ObjectWriter:
+            # A value this long can only be text: check the type before storing it.
+            if not type_allowed("text/plain", policy.allowed_types):
+                raise BadRequest(TYPE_NOT_ALLOWED)
+            return self.storage.writer(max_size=policy.max_file_size)
+
+        return LinkValue(open_writer)
 
     def _store_file(self, part: Part, chunks: Iterator[bytes], actor: Actor,
                     policy: Policy) -> Item:
@@ -238,17 +313,17 @@ class UploaderService(Service):
             return self._commit(writer, actor, kind="file", name=part.filename,
                                 content_type=content_type)
 
-    def _store_link(self, value: str, actor: Actor, policy: Policy) -> Item:
-        trimmed = value.strip()
-        if is_shortlink(trimmed):
-            return self._insert(actor, slug_ext="", kind="link", link=trimmed)
+    def _store_link(self, value: LinkValue, actor: Actor, policy: Policy) -> Item:
+        """U4: a shortlink when the trimmed value is an http(s) URL, else text (U6)."""
+        text = value.text
+        if text is not None and is_shortlink(text.strip()):
+            return self._insert(actor, slug_ext="", kind="link", link=text.strip())
         if not type_allowed("text/plain", policy.allowed_types):
             raise BadRequest(TYPE_NOT_ALLOWED)
-        data = value.encode("utf-8", "surrogatepass")
-        if len(data) > policy.max_file_size:
-            raise BodyTooLarge(policy.max_file_size)
-        with self.storage.writer(max_size=policy.max_file_size) as writer:
-            writer.write(data)
+        writer = value.writer or self.storage.writer(max_size=policy.max_file_size)
+        with writer:
+            if value.writer is None:
+                writer.write((text or "").encode("utf-8"))
             name = f"{int(self.runtime.clock() * 1000)}.txt"
             return self._commit(writer, actor, kind="text", name=name, content_type=TEXT_TYPE,
                                 ext=".txt")
@@ -283,6 +358,7 @@ class UploaderService(Service):
 
     def _insert(self, actor: Actor, *, slug_ext: str, slug: str | None = None,
                 **fields: Any) -> Item:
+        """Insert under ``slug`` (or fresh random slugs until one is free)."""
         for _ in range(20):
             candidate = slug or self.items.new_slug()
             try:
@@ -300,6 +376,23 @@ class UploaderService(Service):
                 break
         raise InternalError()
 
+    def insert_named(self, actor: Actor, name: str, **fields: Any) -> Item:
+        """Insert an item whose ID is ``name`` (a vanity alias); 409 if it was taken meanwhile."""
+        from hepcore.errors import Conflict
+
+        try:
+            with self.runtime.db.write():
+                item = self.items.insert(slug=name, ext="", account_id=actor.account.id,
+                                         **fields)
+                if item is not None:
+                    self.runtime.incr_counter("uploader.uploads")
+        except Exception:
+            log.exception("database insert failed")
+            raise InternalError() from None
+        if item is None:
+            raise Conflict("Alias is already taken")
+        return item
+
     def _dimensions(self, key: str, content_type: str) -> tuple[int | None, int | None]:
         """Width and height of a raster image from its header (Pillow reads no pixels)."""
         if not content_type.startswith("image/") or "svg" in content_type:
@@ -312,68 +405,15 @@ class UploaderService(Service):
         except Exception:  # any unreadable header just means "unknown"
             return None, None
 
-    # --- GET /:ID -------------------------------------------------------
 
-    def serve(self, request: Request) -> Response:
-        name = request.params["item_id"]
-        owner = self._host_owner(request)
-        item = self.items.resolve(name, owner)
-        if item is None:
-            return _not_found()
-        is_get = request.method == "GET"
-        if item.kind == "link":
-            if is_get:
-                self._count_view(item)
-            # An explicit Content-Type: WSGI validators (falcon.testing) require
-            # one, and an embedding app would otherwise add its own default.
-            return Response(302, [("Location", item.link or "/"),
-                                  ("Cache-Control", "private, max-age=0"),
-                                  ("Content-Type", "text/html; charset=utf-8"),
-                                  ("Content-Length", "0")], b"")
-        content_type = item.type or OCTET
-        headers = [
-            ("Content-Disposition", content_disposition("inline", item.id)),
-            ("Cache-Control", "public, max-age=31536000, immutable"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        if is_active_type(content_type):
-            headers.append(("Content-Security-Policy", SANDBOX_CSP))
-        if content_type.startswith(("image/", "video/")):
-            headers.append(("Vary", "User-Agent"))
-        config = self.runtime.config
-        try:
-            served = serve_object(
-                request, self.storage, item.storage_key or "", size=item.size or 0,
-                etag=f'"{item.sha256}"', content_type=content_type, headers=headers,
-                serve_mode=config.serve_mode, accel_prefix=config.accel_prefix)
-        except FileNotFoundError:
-            log.error("bytes missing for %s", item.id)
-            return _not_found()
-        if served.from_start and is_get:
-            self._count_view(item)
-        return served.response
-
-    def _count_view(self, item: Item) -> None:
-        try:
-            self.items.add_view(item.id)
-        except Exception:
-            log.warning("could not count a view of %s", item.id, exc_info=True)
-
-    def _host_owner(self, request: Request) -> str | None:
-        """The account whose serve base is this request's host, if any (section 1)."""
-        loaded, hosts = self._serve_hosts
-        now = time.monotonic()
-        if now - loaded > 5:
-            hosts = {}
-            for row in self.runtime.db.all(
-                "SELECT id, json_extract(settings, '$.serve_base_url') AS base FROM accounts"
-                " WHERE base IS NOT NULL"
-            ):
-                host = urlsplit(str(row["base"])).hostname
-                if host:
-                    hosts[host.lower()] = row["id"]
-            self._serve_hosts = (now, hosts)
-        return hosts.get(request.host.split(":", 1)[0].lower())
+def _limited(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """Pass chunks through, refusing more than ``limit`` bytes in all."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(limit)
+        yield chunk
 
 
 def _nonempty_file(part: Part) -> Iterator[bytes] | None:
@@ -391,8 +431,3 @@ def _nonempty_file(part: Part) -> Iterator[bytes] | None:
         yield from chunks
 
     return rest()
-
-
-def _not_found() -> Response:
-    return Response(404, [("Content-Type", "text/html; charset=utf-8"),
-                          ("X-Content-Type-Options", "nosniff")], NOT_FOUND_HTML)

@@ -1,0 +1,136 @@
+"""Reading routes of the uploader: ``GET /:ID`` (files, shortlinks, embeds),
+``GET /api/oembed`` and ``GET /uploadCounter``. A mixin of the service."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from hepcore.errors import BadRequest, NotFound, NotImplementedFormat
+from hepcore.http import Request, Response
+from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
+
+from .embeds import EMBED_CSP, embed_page, embeddable, is_bot, oembed_document, oembed_url
+from .store import Item
+from .types import OCTET
+
+if TYPE_CHECKING:
+    from .service import UploaderService
+
+log = logging.getLogger("hepcore.uploader")
+
+NOT_FOUND_HTML = (
+    b"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title>"
+    b"</head><body><h1>404</h1><p>Nothing lives here.</p></body></html>"
+)
+
+
+def not_found_page() -> Response:
+    return Response(404, [("Content-Type", "text/html; charset=utf-8"),
+                          ("X-Content-Type-Options", "nosniff")], NOT_FOUND_HTML)
+
+
+class ReadingRoutes:
+    def host_owner(self: UploaderService, host: str) -> str | None:
+        """The account whose serve base is ``host``, if any (section 1)."""
+        return self.account_serve_hosts().get(host.split(":", 1)[0].lower())
+
+    def item_url(self: UploaderService, item: Item, request: Request | None) -> str:
+        """The public URL of an item, as ``POST /upload`` returned it."""
+        account = self.runtime.accounts.get(item.account_id)
+        return f"{self.serve_base(request, self.policy_for(account))}/{item.id}"
+
+    def serve(self: UploaderService, request: Request) -> Response:
+        name = request.params["item_id"]
+        item = self.items.resolve(name, self.host_owner(request.host))
+        if item is None:
+            return not_found_page()
+        is_get = request.method == "GET"
+        if item.kind == "link":
+            if is_get:
+                self._count_view(item)
+            # An explicit Content-Type: WSGI validators (falcon.testing) require
+            # one, and an embedding app would otherwise add its own default.
+            return Response(302, [("Location", item.link or "/"),
+                                  ("Cache-Control", "private, max-age=0"),
+                                  ("Content-Type", "text/html; charset=utf-8"),
+                                  ("Content-Length", "0")], b"")
+        content_type = item.type or OCTET
+        if (is_get and embeddable(content_type) and request.query_value("embed") != "raw"
+                and is_bot(request.header("user-agent"), self.bot_tokens)):
+            return self._embed(request, item, content_type)
+        headers = [
+            ("Content-Disposition", content_disposition("inline", item.id)),
+            ("Cache-Control", "public, max-age=31536000, immutable"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        if is_active_type(content_type):
+            headers.append(("Content-Security-Policy", SANDBOX_CSP))
+        if content_type.startswith(("image/", "video/")):
+            headers.append(("Vary", "User-Agent"))
+        config = self.runtime.config
+        try:
+            served = serve_object(
+                request, self.storage, item.storage_key or "", size=item.size or 0,
+                etag=f'"{item.sha256}"', content_type=content_type, headers=headers,
+                serve_mode=config.serve_mode, accel_prefix=config.accel_prefix)
+        except FileNotFoundError:
+            log.error("bytes missing for %s", item.id)
+            return not_found_page()
+        if served.from_start and is_get:
+            self._count_view(item)
+        return served.response
+
+    def _embed(self: UploaderService, request: Request, item: Item,
+               content_type: str) -> Response:
+        url = self.item_url(item, request)
+        page = embed_page(item_id=item.id, url=url, content_type=content_type,
+                          width=item.width, height=item.height, site_name=self.service_name,
+                          oembed_url=oembed_url(self.public_base(request), url))
+        return Response(200, [
+            ("Content-Type", "text/html; charset=utf-8"), ("Vary", "User-Agent"),
+            ("Cache-Control", "public, max-age=3600"), ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", EMBED_CSP)], page)
+
+    def _count_view(self: UploaderService, item: Item) -> None:
+        try:
+            self.items.add_view(item.id)
+        except Exception:  # counting is best-effort and never fails the request
+            log.warning("could not count a view of %s", item.id, exc_info=True)
+
+    def oembed(self: UploaderService, request: Request) -> Response:
+        url = request.query_value("url")
+        if not url:
+            raise BadRequest("Missing url parameter")
+        fmt = request.query_value("format")
+        if fmt is not None and fmt != "json":
+            raise NotImplementedFormat("Unsupported format")
+        item = self._item_from_url(url)
+        if item is None:
+            raise NotFound("Not found")
+        item_url = self.item_url(item, request)
+        doc = oembed_document(item_id=item.id, url=item_url, content_type=item.type or OCTET,
+                              width=item.width, height=item.height,
+                              provider_name=self.service_name,
+                              provider_url=self.public_base(request))
+        response = Response.json(doc)
+        response.headers.append(("Access-Control-Allow-Origin", "*"))
+        return response
+
+    def _item_from_url(self: UploaderService, url: str) -> Item | None:
+        """The live item an item URL of this service points at (last path segment)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if not name:
+            return None
+        owner = self.host_owner(parts.hostname)
+        return self.items.resolve(name, owner)
+
+    def upload_counter(self: UploaderService, request: Request) -> Response:
+        return Response.json({"count": self.runtime.counter("uploader.uploads")})
