@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from hepcore.clock import iso_ms
+from hepcore.errors import CredentialError
 from hepcore.tokens import Actor
 
 if TYPE_CHECKING:
@@ -100,14 +101,21 @@ def cmd_sharex(args: argparse.Namespace, runtime: Runtime) -> int:
     if args.script:
         out = upload_script(api_base=api_base).encode()
     else:
-        account = runtime.accounts.by_name(args.account)
         if args.token:
             token = args.token
-            runtime.verify("uploader", token)  # refuse a token that would not work
-        else:
+            try:  # refuse a token that would not work
+                owner = runtime.verify("uploader", token).account
+            except CredentialError:
+                raise ValueError("--token is not an active uploader token") from None
+            if args.account and owner.name != args.account:
+                raise ValueError(f"--token belongs to another account than {args.account}")
+        elif args.account:
+            account = runtime.accounts.by_name(args.account)
             token, _ = runtime.keys.create("uploader", account.id, label="sharex")
             print("issued a new uploader token for this config; the previous one is revoked",
                   file=sys.stderr)
+        else:
+            raise ValueError("pass --account NAME (issues a new token) or --token TOKEN")
         out = sxcu_bytes(api_base=api_base, token=token, name=service.service_name)
     if args.output:
         with open(args.output, "wb") as fh:

@@ -16,9 +16,7 @@ from hepcore.errors import (
     BodyTooLarge,
     Conflict,
     Forbidden,
-    MalformedBody,
     NotFound,
-    RateLimited,
 )
 from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
@@ -29,7 +27,8 @@ from .store import Item
 if TYPE_CHECKING:
     from .service import UploaderService
 
-ALIAS_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+ALIAS_RE = re.compile(r"[A-Za-z0-9._-]+")
+LIMIT_RE = re.compile(r"[0-9]{1,9}")
 RESERVED = ("api", "upload", "uploadcounter", "favicon.ico", "robots.txt")
 JSON_LIMIT = 64 * 1024
 MAX_ALIAS = 32
@@ -110,7 +109,8 @@ class ManagementRoutes:
         raw_limit = request.query_value("limit")
         limit = 50
         if raw_limit is not None:
-            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            # ASCII digits only: str.isdigit() accepts "²", which int() refuses (a 500)
+            if not LIMIT_RE.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= 100:
                 raise BadRequest("Invalid limit")
             limit = int(raw_limit)
         items, next_before = self.list_items(actor.account.id, kind=request.query_value("type"),
@@ -166,15 +166,14 @@ class ManagementRoutes:
                 raise BadRequest("Only shortlinks have a link")
             self.check_target(api_base, link or "")
         if "alias" in data and alias:
-            self.check_alias(alias)
+            self.check_alias(alias, item)
         with self.runtime.db.write() as conn:
             if "alias" in data:
                 if alias:
-                    if conn.execute("SELECT 1 FROM uploader_names WHERE name = ?",
-                                    (alias,)).fetchone():
+                    if self._alias_taken(alias, item):
                         raise Conflict("Alias is already taken")
-                    conn.execute("INSERT INTO uploader_names (name, item_id) VALUES (?, ?)",
-                                 (alias, item.id))
+                    conn.execute("INSERT OR IGNORE INTO uploader_names (name, item_id)"
+                                 " VALUES (?, ?)", (alias, item.id))
                 conn.execute("UPDATE uploader_items SET alias = ? WHERE id = ?",
                              (alias or None, item.id))
             if favourite is not None:
@@ -229,14 +228,22 @@ class ManagementRoutes:
 
     # --- rules ------------------------------------------------------------
 
-    def check_alias(self: UploaderService, alias: str) -> None:
+    def _alias_taken(self: UploaderService, alias: str, item: Item | None) -> bool:
+        """Taken by any ID, slug or alias ever issued. ``item`` (PATCH) may keep its
+        current alias, or take back one it had before, but not its own ID or slug."""
+        row = self.runtime.db.one("SELECT item_id FROM uploader_names WHERE name = ?", (alias,))
+        if row is None:
+            return False
+        return item is None or row["item_id"] != item.id or alias in (item.id, item.slug)
+
+    def check_alias(self: UploaderService, alias: str, item: Item | None = None) -> None:
         if len(alias) > MAX_ALIAS:
             raise Forbidden("Alias must be 32 characters or fewer")
-        if not ALIAS_RE.match(alias):
+        if not ALIAS_RE.fullmatch(alias):  # "$" would let a trailing newline through
             raise BadRequest('Alias may only contain letters, numbers, ".", "-" and "_"')
         if alias.lower() in self.reserved_aliases:
             raise BadRequest("Alias is reserved")
-        if self.runtime.db.one("SELECT 1 FROM uploader_names WHERE name = ?", (alias,)):
+        if self._alias_taken(alias, item):
             raise Conflict("Alias is already taken")
 
     def check_target(self: UploaderService, api_base: str | None, target: str) -> None:

@@ -37,7 +37,7 @@ from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
 from hepcore.multipart import FormReader, Part, boundary_of
 from hepcore.service import Route, Service
-from hepcore.storage import ObjectWriter
+from hepcore.storage import LocalStorage, ObjectWriter
 from hepcore.tokens import Actor
 from hepcore.urlencoded import iter_field
 
@@ -67,6 +67,9 @@ def size_in_mb(limit: int) -> str:
 def is_shortlink(value: str) -> bool:
     """U4: an absolute http(s) URL with a host, at most 2048 characters."""
     if len(value) > MAX_LINK_LENGTH:
+        return False
+    # urlsplit silently drops tabs and newlines, but a Location header cannot carry them.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return False
     try:
         parts = urlsplit(value)
@@ -115,11 +118,14 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
 
     def routes(self) -> list[Route]:
         auth = "uploader"
+        # Reads of a row or two (and the view count) run on an ASGI event loop
+        # when the bytes are local files; a remote store would block it.
+        quick = isinstance(self.storage, LocalStorage)
         return [
             Route(("POST",), "/upload", self.upload, "upload",
                   "Upload a file, shorten a link or store text", auth=auth),
             Route(("GET",), "/uploadCounter", self.upload_counter, "upload_counter",
-                  "Lifetime number of uploads on this host"),
+                  "Lifetime number of uploads on this host", inline=True),
             Route(("GET",), "/api/oembed", self.oembed, "oembed", "oEmbed document of an item"),
             Route(("GET",), "/api/v1/me", self.api_me, "me", "The token's account", auth=auth),
             Route(("POST",), "/api/v1/me/token/regenerate", self.api_regenerate,
@@ -135,7 +141,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
             Route(("GET",), "/api/v1/sharex", self.api_sharex, "sharex",
                   "A ShareX custom uploader (.sxcu) for this token", auth=auth),
             Route(("GET", "HEAD"), "/{item_id}", self.serve, "serve",
-                  "Serve an upload, follow a shortlink"),
+                  "Serve an upload, follow a shortlink", inline=quick),
         ]
 
     # --- authentication -------------------------------------------------
@@ -283,22 +289,26 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                         continue
                     return self._store_file(part, chunks, actor, policy)  # U5: the file wins
                 if part.name == "link" and link is None:
-                    link = self._new_link_value(policy).feed_all(part.chunks())
+                    # Assigned before it is fed, so that `finally` aborts a value
+                    # that spilled to storage and then failed. A later file part
+                    # still wins over a value that could not be kept (U5).
+                    link = self._new_link_value(policy, defer_errors=True)
+                    link.feed_all(part.chunks())
             if link is not None and link.size:
-                return self._store_link(link, actor, policy)
+                return self._store_link(link.check(), actor, policy)
             raise BadRequest("No file or link in request")
         finally:
             if link is not None:
                 link.abort()
 
-    def _new_link_value(self, policy: Policy) -> LinkValue:
+    def _new_link_value(self, policy: Policy, *, defer_errors: bool = False) -> LinkValue:
         def open_writer() -> ObjectWriter:
             # A value this long can only be text: check the type before storing it.
             if not type_allowed("text/plain", policy.allowed_types):
                 raise BadRequest(TYPE_NOT_ALLOWED)
             return self.storage.writer(max_size=policy.max_file_size)
 
-        return LinkValue(open_writer)
+        return LinkValue(open_writer, defer_errors=defer_errors)
 
     def _store_file(self, part: Part, chunks: Iterator[bytes], actor: Actor,
                     policy: Policy) -> Item:

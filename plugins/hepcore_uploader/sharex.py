@@ -48,13 +48,17 @@ def upload_script(*, api_base: str) -> str:
 # Needs curl, and your uploader token in $HEPCORE_TOKEN.
 set -eu
 : "${{HEPCORE_TOKEN:?set HEPCORE_TOKEN to your uploader token}}"
+name=""
 if [ $# -ge 1 ]; then
     src="$1"
 else
     src=$(mktemp); trap 'rm -f "$src"' EXIT
     cat > "$src"
+    name=";filename=stdin"  # not the temporary name, whose suffix would become the extension
 fi
-reply=$(curl -sS -H "Authorization: $HEPCORE_TOKEN" -F "file=@$src" "{api_base}/upload")
+# Quoted for curl -F, so names with "," or ";" work.
+quoted=$(printf '%s' "$src" | sed 's/[\\\\"]/\\\\&/g')
+reply=$(curl -sS -H "Authorization: $HEPCORE_TOKEN" -F "file=@\\"$quoted\\"$name" "{api_base}/upload")
 url=$(printf '%s' "$reply" | sed -n 's/.*"url":"\\([^"]*\\)".*/\\1/p')
 if [ -z "$url" ]; then
     printf '%s\\n' "$reply" >&2

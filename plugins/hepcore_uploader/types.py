@@ -66,6 +66,6 @@ def extension_for(content_type: str, filename: str | None) -> str:
         return ext
     if filename and "." in filename:
         own = filename.rsplit(".", 1)[1].lower()
-        if _EXT_RE.match(own):
+        if _EXT_RE.fullmatch(own):  # "$" would let a trailing newline through
             return "." + own
     return ""

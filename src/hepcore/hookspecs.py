@@ -18,10 +18,8 @@ if TYPE_CHECKING:
     from .events import Event
     from .http import Request
     from .inspection import Rejection, UploadCandidate
-    from .limits import QuotaStore, RateLimiter
     from .runtime import Runtime
     from .service import Service
-    from .storage import Storage
     from .tokens import Actor, TokenVerifier
 
 hookspec = pluggy.HookspecMarker("hepcore")
