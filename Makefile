@@ -1,5 +1,6 @@
 # make serve: set up and serve the example host on http://127.0.0.1:8000
 # make test:  set up and run the test suite
+# make bench: the upload benchmark, then the uploader benchmark (bench/RESULTS.md)
 PYTHON ?= python3
 VENV ?= .venv
 DATA ?= hepcore-data
@@ -29,6 +30,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/uploader.py
 
 clean:
 	rm -rf $(VENV) $(DATA)

@@ -43,45 +43,39 @@ import hashlib
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-MIB = 1024 * 1024
-MB = 1_000_000
+from common import (
+    GUNICORN_THREADS,
+    MB,
+    MIB,
+    RssProbe,
+    bare_server,
+    closed_loop,
+    cpu_seconds,
+    multipart_body,
+    post,
+    run_server,
+    setup_hepcore,
+    status_kib,
+    versions,
+    worker_pids,
+)
+
 THROUGHPUT_TARGET = 0.8
 RSS_TARGET_MIB = 16.0
-GUNICORN_THREADS = 8
-BOUNDARY = "hepcorebenchboundary7MA4YWxkTrZu0gW"
-
-try:  # run from a checkout without installing
-    import hepcore  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, str(ROOT / "src"))
-    sys.path.insert(0, str(ROOT / "plugins"))
-
-from hepcore.testing.servers import free_port, run_server, wait_until_up  # noqa: E402
 
 
 # --- request bodies and HTTP -------------------------------------------------
-
-
-def multipart_body(data: bytes, filename: str = "bench.bin") -> bytes:
-    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
-    return b"".join((head, data, f"\r\n--{BOUNDARY}--\r\n".encode()))
 
 
 @dataclass
@@ -119,19 +113,6 @@ class Target:
             self.conn = None
 
 
-def post(conn: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    conn.request("POST", "/upload", body=body, headers={
-        **headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
-    resp = conn.getresponse()
-    raw = resp.read()
-    if resp.status != 200:
-        raise RuntimeError(f"upload answered {resp.status}: {raw[:300]!r}")
-    doc = json.loads(raw)
-    if not isinstance(doc, dict) or not doc.get("ID"):
-        raise RuntimeError(f"upload answer has no ID: {raw[:300]!r}")
-    return doc
-
-
 def upload(target: Target, body: bytes) -> tuple[float, str]:
     """One timed upload over the target's keep-alive connection: (seconds, ID)."""
     conn = target.connection()
@@ -166,161 +147,6 @@ def verify(target: Target, item_id: str, data: bytes) -> None:
             conn.close()
     if got.hexdigest() != want:
         raise RuntimeError(f"{target.label}: stored bytes of {item_id} differ (SHA-256)")
-
-
-# --- processes and memory ----------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as fh:
-        text = fh.read()
-    return text[text.rindex(")") + 2:].split()  # after "pid (comm) "
-
-
-def worker_pids(leader: int) -> list[int]:
-    """Processes of the server's process group other than its leader (the
-    gunicorn master); the leader itself when it has none (uvicorn, 1 worker)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = _stat_fields(int(entry))
-            if int(fields[2]) == leader:  # pgrp
-                members.append(int(entry))
-    workers = [p for p in members if p != leader]
-    return workers or [leader]
-
-
-def status_kib(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {key} in /proc/{pid}/status")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = _stat_fields(pid)
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
-
-
-class RssProbe:
-    """Peak RSS of the workers during a phase, against their RSS after warm-up.
-
-    ``VmHWM`` is reset by writing ``5`` to ``/proc/PID/clear_refs``; where that
-    is not allowed, a thread samples ``VmRSS`` every 2 ms instead.
-    """
-
-    def __init__(self, pids: list[int], baseline_kib: int) -> None:
-        self.pids = pids
-        self.baseline_kib = baseline_kib
-        self.sampled_kib = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.exact = True
-
-    def __enter__(self) -> RssProbe:
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/clear_refs", "w") as fh:
-                    fh.write("5")
-            except OSError:
-                self.exact = False
-        if not self.exact:
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            with contextlib.suppress(OSError, RuntimeError):
-                now = sum(status_kib(p, "VmRSS") for p in self.pids)
-                self.sampled_kib = max(self.sampled_kib, now)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.exact:
-            self.peak_kib = sum(status_kib(p, "VmHWM") for p in self.pids)
-        else:
-            self.peak_kib = self.sampled_kib
-
-    @property
-    def growth_mib(self) -> float:
-        return (self.peak_kib - self.baseline_kib) / 1024
-
-
-@contextlib.contextmanager
-def bare_server(kind: str, workdir: Path) -> Iterator[tuple[str, int, Path]]:
-    """The bare app under the same server and settings as ``hepcore serve``."""
-    port = free_port()
-    store = workdir / "bare-store"
-    store.mkdir()
-    if kind == "wsgi":
-        cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--workers", "1", "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
-               "--timeout", "120", "--access-logfile", "-", "--pythonpath", str(HERE),
-               "bare_app:wsgi_app()"]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "bare_app:asgi_app",
-               "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--log-level", "info", "--timeout-keep-alive", "30"]
-    log_path = workdir / f"bare-{kind}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                                env={**os.environ, "BARE_STORE": str(store)},
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_up(url + "/", proc)
-        except RuntimeError:
-            sys.stderr.write(log_path.read_text(errors="replace")[-3000:])
-            raise
-        yield url, proc.pid, store
-    finally:
-        stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def setup_hepcore(data_dir: Path) -> str:
-    """``hepcore init``, no upload rate limit, one account and uploader key; the key."""
-    subprocess.run([sys.executable, "-m", "hepcore", "--data", str(data_dir), "init"],
-                   check=True, stdout=subprocess.DEVNULL)
-    config_path = data_dir / "hepcore.toml"
-    text = config_path.read_text()
-    # The default 240 uploads a minute per account would turn the small-upload
-    # run into a rate-limit test; the limiter still runs on every request.
-    text = text.replace("[services.uploader]\n",
-                        "[services.uploader]\nupload_rate_per_minute = 1000000000\n", 1)
-    config_path.write_text(text)
-    import hepcore
-
-    runtime = hepcore.build_runtime(hepcore.load_config(data_dir))
-    try:
-        if runtime.config.service("uploader").options.get("upload_rate_per_minute") != 10**9:
-            raise RuntimeError("could not raise the upload rate limit in hepcore.toml")
-        account = runtime.accounts.create("bench")
-        token, _ = runtime.keys.create("uploader", account.id, label="bench")
-    finally:
-        runtime.close()
-    return token
 
 
 # --- phases ------------------------------------------------------------------
@@ -385,62 +211,24 @@ def throughput(targets: list[Target], data: bytes, reps: int,
 def small_rps(target: Target, count: int, concurrency: int, body: bytes) -> None:
     """``count`` uploads of ``body`` from ``concurrency`` threads, one keep-alive
     connection each; requests per second over the whole run."""
-    per_thread = [count // concurrency + (1 if i < count % concurrency else 0)
-                  for i in range(concurrency)]
-    errors: list[BaseException] = []
-    latencies: list[float] = []
-    lock = threading.Lock()
-    start = threading.Barrier(concurrency + 1)
     host, port = target.hostport
 
-    def run(n: int) -> None:
-        conn = http.client.HTTPConnection(host, port, timeout=60)
-        mine = []
-        try:
-            conn.connect()
-            for _ in range(5):  # this connection's warm-up, before the clock starts
-                post(conn, body, target.headers)
-            start.wait()
-            for _ in range(n):
-                t0 = time.perf_counter()
-                post(conn, body, target.headers)
-                mine.append(time.perf_counter() - t0)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
-            errors.append(exc)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                start.abort()
-        finally:
-            conn.close()
-            with lock:
-                latencies.extend(mine)
+    def one(conn: http.client.HTTPConnection) -> None:
+        post(conn, body, target.headers)
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in per_thread]
-    for th in threads:
-        th.start()
-    pids = target.results["workers"]
-    with RssProbe(pids, target.results["baseline_kib"]) as probe:
-        try:
-            start.wait()
-        except threading.BrokenBarrierError:
-            pass
-        t0 = time.perf_counter()
-        cpu0 = cpu_seconds(pids)
-        client0 = time.process_time()
-        for th in threads:
-            th.join()
-        wall = time.perf_counter() - t0
-        client_cpu = time.process_time() - client0
-        server_cpu = cpu_seconds(pids) - cpu0
-    if errors:
-        raise RuntimeError(f"{target.label}: small uploads failed: {errors[0]!r}") from errors[0]
-    latencies.sort()
+    res = closed_loop(
+        count, concurrency,
+        connect=lambda: http.client.HTTPConnection(host, port, timeout=60),
+        one=one, close=lambda conn: conn.close(),
+        workers=target.results["workers"], baseline_kib=target.results["baseline_kib"],
+        label=f"{target.label}: small uploads")
     target.results.update({
-        "rps_small": count / wall,
-        "small_latency_ms_p50": round(1000 * latencies[len(latencies) // 2], 2),
-        "small_latency_ms_p99": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
-        "rss_growth_mib_small": round(probe.growth_mib, 2),
-        "server_cpu_ms_per_small": round(1000 * server_cpu / count, 3),
-        "client_cpu_share_small": round(client_cpu / wall, 3),
+        "rps_small": res.rps,
+        "small_latency_ms_p50": round(res.latency_ms(0.5), 2),
+        "small_latency_ms_p99": round(res.latency_ms(0.99), 2),
+        "rss_growth_mib_small": round(res.rss_growth_mib, 2),
+        "server_cpu_ms_per_small": round(1000 * res.server_cpu / count, 3),
+        "client_cpu_share_small": round(res.client_cpu / res.wall, 3),
     })
 
 
@@ -549,17 +337,6 @@ def report(kind: str, res: dict[str, Any], args: argparse.Namespace) -> list[tup
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return checks
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("hepcore", "falcon", "gunicorn", "uvicorn", "h11", "httptools", "uvloop",
-                 "multipart"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

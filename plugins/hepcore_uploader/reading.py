@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from hepcore.errors import BadRequest, NotFound, NotImplementedFormat
-from hepcore.http import Request, Response
+from hepcore.http import Request, Response, StreamBody
 from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
 
 from .embeds import EMBED_CSP, embed_page, embeddable, is_bot, oembed_document, oembed_url
@@ -29,6 +29,23 @@ NOT_FOUND_HTML = (
 def not_found_page() -> Response:
     return Response(404, [("Content-Type", "text/html; charset=utf-8"),
                           ("X-Content-Type-Options", "nosniff")], NOT_FOUND_HTML)
+
+
+def ascii_location(url: str) -> str:
+    """``url`` as a header can carry it: an IDNA host and the other non-ASCII
+    characters percent-encoded as UTF-8, as browsers do; ASCII URLs are unchanged."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if not host.isascii():
+        try:
+            netloc = netloc.replace(host, host.encode("idna").decode("ascii"), 1)
+        except UnicodeError:
+            pass  # left to the percent-encoding below
+    encoded = urlunsplit(parts._replace(netloc=netloc))
+    return "".join(c if c.isascii() else quote(c, safe="") for c in encoded)
 
 
 class ReadingRoutes:
@@ -52,7 +69,7 @@ class ReadingRoutes:
                 self._count_view(item)
             # An explicit Content-Type: WSGI validators (falcon.testing) require
             # one, and an embedding app would otherwise add its own default.
-            return Response(302, [("Location", item.link or "/"),
+            return Response(302, [("Location", ascii_location(item.link or "/")),
                                   ("Cache-Control", "private, max-age=0"),
                                   ("Content-Type", "text/html; charset=utf-8"),
                                   ("Content-Length", "0")], b"")
@@ -79,7 +96,13 @@ class ReadingRoutes:
             log.error("bytes missing for %s", item.id)
             return not_found_page()
         if served.from_start and is_get:
-            self._count_view(item)
+            try:
+                self._count_view(item)
+            except BaseException:  # WriteWouldBlock on an event loop: served again in a thread
+                body = served.response.body
+                if isinstance(body, StreamBody):
+                    body.stream.close()
+                raise
         return served.response
 
     def _embed(self: UploaderService, request: Request, item: Item,

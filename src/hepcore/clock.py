@@ -20,7 +20,17 @@ LOWER_HEX = "0123456789abcdef"
 
 def random_string(length: int, alphabet: str = URLSAFE) -> str:
     """Return ``length`` characters drawn uniformly from ``alphabet`` with :mod:`secrets`."""
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    n = len(alphabet)
+    if not 0 < n <= 256:
+        return "".join(secrets.choice(alphabet) for _ in range(length))
+    # One random byte per character: bytes below the largest multiple of n
+    # map uniformly onto the alphabet (all of them for 16 or 64 characters);
+    # the rest are drawn again.
+    accept = 256 - 256 % n
+    out: list[str] = []
+    while len(out) < length:
+        out += [alphabet[b % n] for b in secrets.token_bytes(length - len(out)) if b < accept]
+    return "".join(out)
 
 
 def iso_ms(ts: float) -> str:

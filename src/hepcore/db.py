@@ -15,12 +15,25 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_MS = 10_000
+
+
+class WriteWouldBlock(BaseException):
+    """Raised by :meth:`Database.write` under :meth:`Database.no_wait` when the
+    write would have to wait for another writer. A ``BaseException``, so that
+    handlers' ``except Exception`` clauses let it through to the caller that
+    asked for no waiting (the ASGI shell, which then runs the handler again in
+    a worker thread)."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class Database:
@@ -39,15 +52,15 @@ class Database:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False,
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=busy_timeout_ms / 1000,
         )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._all.append(conn)
@@ -69,45 +82,68 @@ class Database:
             db = self._local.utils = sqlite_utils.Database(self.conn)
         return db
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction on this thread's connection; nested calls join it."""
-        conn = self.conn
-        depth = self._local.depth
-        if depth:
-            self._local.depth = depth + 1
-            try:
-                yield conn
-            finally:
-                self._local.depth = depth
-            return
-        # Threads of this process queue on a mutex instead of SQLite's busy
-        # handler, which sleeps in steps of milliseconds; other processes still
-        # wait through busy_timeout.
-        with self._write_lock:
-            yield from self._transaction(conn)
+    def write(self) -> _Write:
+        """A write transaction on this thread's connection; nested calls join it.
 
-    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
-        self._local.depth = 1
+        Threads of this process queue on a mutex instead of SQLite's busy
+        handler, which sleeps in steps of milliseconds; other processes still
+        wait through busy_timeout. Use as ``with db.write() as conn:``.
+        """
+        return _Write(self)
+
+    def write_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one statement (without ``RETURNING``) as a write transaction of its
+        own, queued like :meth:`write`, or in the open one; its row count.
+
+        Same effect as ``with db.write() as conn: conn.execute(sql, params)``,
+        in one statement instead of three: SQLite makes a lone statement a
+        transaction, and takes its write lock before reading anything.
+        """
+        local = self._local
+        conn = self.conn
+        if local.depth:
+            return conn.execute(sql, params).rowcount
+        no_wait = getattr(local, "no_wait", False)
+        if not self._write_lock.acquire(blocking=not no_wait):
+            raise WriteWouldBlock()
         try:
-            yield conn
-        except BaseException:
-            self._local.depth = 0
-            # An error such as RAISE(ROLLBACK) may already have ended the
-            # transaction; a second ROLLBACK would mask the original error.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self._local.depth = 0
+            if not no_wait:
+                return conn.execute(sql, params).rowcount
+            # This thread's second connection, which never waits for a lock.
+            quick = getattr(local, "no_wait_conn", None)
+            if quick is None:
+                quick = local.no_wait_conn = self._connect(busy_timeout_ms=0)
+            try:
+                return quick.execute(sql, params).rowcount
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise WriteWouldBlock() from None
+                raise
+        finally:
+            self._write_lock.release()
+
+    @contextlib.contextmanager
+    def no_wait(self) -> Iterator[None]:
+        """Within the block, on this thread, :meth:`write` raises
+        :class:`WriteWouldBlock` instead of waiting for another writer (a
+        thread of this process or another process); for code on an event loop."""
+        before = getattr(self._local, "no_wait", False)
+        self._local.no_wait = True
         try:
-            conn.execute("COMMIT")
-        except BaseException:
-            # A failed COMMIT (deferred constraint) leaves the transaction open;
-            # end it so this thread's connection stays usable.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            yield
+        finally:
+            self._local.no_wait = before
+
+    def _begin_no_wait(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise WriteWouldBlock() from None
             raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @property
     def in_transaction(self) -> bool:
@@ -143,3 +179,60 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class _Write:
+    """The context manager of :meth:`Database.write` (a class: this is on every
+    request's path, and a generator-based one costs more)."""
+
+    __slots__ = ("_conn", "_db", "_depth")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        conn = self._conn = db.conn
+        local = db._local
+        depth = self._depth = local.depth
+        if depth:  # join the open transaction
+            local.depth = depth + 1
+            return conn
+        no_wait = getattr(local, "no_wait", False)
+        if not db._write_lock.acquire(blocking=not no_wait):
+            raise WriteWouldBlock()
+        try:
+            if no_wait:
+                db._begin_no_wait(conn)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            db._write_lock.release()
+            raise
+        local.depth = 1
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        db = self._db
+        db._local.depth = self._depth
+        if self._depth:
+            return
+        conn = self._conn
+        try:
+            if exc_type is not None:
+                # An error such as RAISE(ROLLBACK) may already have ended the
+                # transaction; a second ROLLBACK would mask the original error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (deferred constraint) leaves the transaction open;
+                # end it so this thread's connection stays usable.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            db._write_lock.release()

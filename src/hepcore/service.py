@@ -37,6 +37,14 @@ class Route:
 
     ``auth`` names the credential it needs (``None`` for public routes) and
     ``summary`` describes it; both feed the docs and API descriptions.
+
+    ``inline`` marks a handler that reads no request body and does only quick
+    local work (indexed SQLite reads, at most a short write, opening a local
+    file). The ASGI shell then calls it on the event loop, for requests
+    without a body, instead of in a worker thread; a write that would wait for
+    another writer raises :class:`~hepcore.db.WriteWouldBlock` there, and the
+    shell runs the handler again in a worker thread. So an inline handler must
+    do nothing before its first write that it cannot do twice.
     """
 
     methods: tuple[str, ...]
@@ -45,6 +53,7 @@ class Route:
     name: str
     summary: str = ""
     auth: str | None = None
+    inline: bool = False
 
 
 class Service:
@@ -109,6 +118,7 @@ class RouteGroup:
     service: Service
     path: str
     handlers: dict[str, Handler] = field(default_factory=dict)
+    inline: set[str] = field(default_factory=set)  # methods of inline routes
 
     def allowed(self) -> list[str]:
         """The methods for ``Allow``: the declared ones, and HEAD wherever GET is."""
@@ -123,6 +133,12 @@ class RouteGroup:
             handler = self.handlers.get("GET")
         return handler
 
+    def is_inline(self, method: str) -> bool:
+        """Whether the handler for ``method`` was declared ``inline``."""
+        if method in self.handlers:
+            return method in self.inline
+        return method == "HEAD" and "GET" in self.inline
+
 
 def group_routes(service: Service) -> list[RouteGroup]:
     """Group a service's routes by path template, keeping declaration order."""
@@ -136,4 +152,6 @@ def group_routes(service: Service) -> list[RouteGroup]:
             if method in group.handlers:
                 raise ValueError(f"{service.name}: {method} {route.path} declared twice")
             group.handlers[method] = route.handler
+            if route.inline:
+                group.inline.add(method)
     return list(groups.values())

@@ -234,8 +234,8 @@ class _LocalWriter(ObjectWriter):
     def __init__(self, storage: LocalStorage, max_size: int | None) -> None:
         super().__init__(max_size)
         self._storage = storage
-        tmp_dir = storage.tmp_dir
-        self._tmp_path = tmp_dir / f"{int(time.time())}-{secrets.token_hex(8)}.part"
+        self._tmp_path = os.path.join(storage.tmp_dir_str,
+                                      f"{int(time.time())}-{secrets.token_hex(8)}.part")
         self._pending: concurrent.futures.Future[None] | None = None
         self._written = 0
         self._flushed = 0
@@ -290,18 +290,23 @@ class _LocalWriter(ObjectWriter):
             raise StorageError(f"write failed: {exc.strerror}") from exc
 
     def _commit(self, key: str) -> None:
-        final = self._storage.path_of(key)
+        final = os.path.join(self._storage.root_str, check_key(key))
+        parent = os.path.dirname(final)
         renamed = False
         try:
             self._settle()
             os.fsync(self._fh.fileno())
             self._fh.close()
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
+            self._storage.ensure_dir(parent)
+            if os.path.exists(final):
                 raise StorageError(f"object {key!r} already exists")
-            os.replace(self._tmp_path, final)
+            try:
+                os.replace(self._tmp_path, final)
+            except FileNotFoundError:  # the directory went away since it was made
+                self._storage.ensure_dir(parent, recheck=True)
+                os.replace(self._tmp_path, final)
             renamed = True
-            _fsync_dir(final.parent)
+            _fsync_dir(parent)
         except OSError as exc:
             if renamed:  # a commit that fails must not leave the object visible
                 with contextlib.suppress(OSError):
@@ -377,12 +382,25 @@ class LocalStorage(Storage):
 
     def __init__(self, root: str | os.PathLike[str], *, public_base_url: str | None = None) -> None:
         self.root = Path(root)
+        self.root_str = str(self.root)
         self.tmp_dir = self.root / ".tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir_str = str(self.tmp_dir)
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self._dirs: set[str] = set()
 
     def path_of(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    def ensure_dir(self, path: str, *, recheck: bool = False) -> None:
+        """Create the directory ``path`` (and its parents) unless this storage
+        already made or found it; ``recheck`` looks again."""
+        if recheck:
+            self._dirs.discard(path)
+        elif path in self._dirs:
+            return
+        os.makedirs(path, exist_ok=True)
+        self._dirs.add(path)
 
     def writer(self, *, max_size: int | None = None) -> ObjectWriter:
         return _LocalWriter(self, max_size)
@@ -451,7 +469,7 @@ def _no_object(key: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, "no such object", key)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

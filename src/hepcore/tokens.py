@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -226,6 +227,26 @@ class KeyStore:
             return None
         return KeyRecord.from_row(row)
 
+    def lookup_with_account(self, service: str,
+                            token: str) -> tuple[KeyRecord, Account | None] | None:
+        """:meth:`lookup`, and the key's account (``None`` if it does not exist),
+        in one query: this is on every authenticated request's path."""
+        digest = hash_token(token)
+        row = self.db.one(
+            "SELECT k.*, a.id AS a_id, a.name AS a_name, a.email AS a_email, a.plan AS a_plan,"
+            " a.status AS a_status, a.created_at AS a_created_at, a.settings AS a_settings"
+            " FROM api_keys k LEFT JOIN accounts a ON a.id = k.account_id"
+            " WHERE k.token_hash = ? AND k.service = ?", (digest, service))
+        if row is None or not hmac.compare_digest(row["token_hash"], digest):
+            return None
+        account = None
+        if row["a_id"] is not None:
+            account = Account(
+                id=row["a_id"], name=row["a_name"], email=row["a_email"], plan=row["a_plan"],
+                status=row["a_status"], created_at=row["a_created_at"],
+                settings=json.loads(row["a_settings"] or "{}"))
+        return KeyRecord.from_row(row), account
+
     def set_status(self, key_id: str, status: str) -> KeyRecord:
         if status not in KEY_STATUSES:
             raise ConfigError(f"key status must be one of {', '.join(KEY_STATUSES)}")
@@ -283,14 +304,17 @@ class HashedKeyVerifier:
         fmt = self.keys.formats.get(service)
         if fmt is None or not fmt.owns(credential):
             return None
-        key = self.keys.lookup(service, credential)
-        if key is None:
+        found = self.keys.lookup_with_account(service, credential)
+        if found is None:
             raise UnknownCredential(service)
+        key, account = found
         if key.status == "disabled":
             raise CredentialDisabled(service)
         if key.status != "active":
             raise CredentialRevoked(service)
-        return Actor(account=self.keys.accounts.get(key.account_id), via="key", key=key)
+        if account is None:
+            account = self.keys.accounts.get(key.account_id)  # raises NotFoundError
+        return Actor(account=account, via="key", key=key)
 
 
 class TokenSigner:

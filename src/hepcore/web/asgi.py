@@ -1,16 +1,19 @@
-"""The ASGI shell: the sync service core runs in a worker thread; the body is
-read from the event loop in large chunks, and files are sent in large
-chunks read in the thread pool."""
+"""The ASGI shell: the sync service core runs in a worker thread (quick
+``inline`` routes of requests without a body run on the event loop); the
+body is read from the event loop in large chunks, and files are sent in
+large chunks read in the thread pool."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Any
 
+from ..db import WriteWouldBlock
 from ..errors import ClientDisconnected, ServiceError
-from ..http import LengthLimitedBody, Response, StreamBody
+from ..http import BytesBody, LengthLimitedBody, Response, StreamBody
 from ..runtime import Runtime
 from ..service import RouteGroup
 from .mounts import Mount
@@ -23,6 +26,9 @@ from .shell import (
 )
 
 SEND_CHUNK = 1024 * 1024
+PREFETCH_MAX = 64 * 1024
+"""A body of at most this many bytes (by Content-Length) is read on the loop
+before the handler runs, sparing the worker thread two round trips to it."""
 
 
 async def _read_at_least(stream: Any, n: int) -> bytes:
@@ -59,17 +65,49 @@ class AsgiBody:
             raise ClientDisconnected(str(exc)) from exc
 
 
+class _BrokenBody:
+    """A body whose reading on the loop failed: the handler sees the failure
+    as :class:`ClientDisconnected` on its first read, as it would have."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+
+    def read(self, n: int) -> bytes:
+        raise ClientDisconnected(self._message)
+
+
+async def _prefetch(stream: Any, length: int) -> Any:
+    try:
+        data = await _read_at_least(stream, length)
+    except Exception as exc:  # noqa: BLE001 - AsgiBody.read turns the same into ClientDisconnected
+        return _BrokenBody(str(exc))
+    # A short body still ends in ClientDisconnected, at the same point.
+    return LengthLimitedBody(BytesBody(data), length)
+
+
 async def _send_stream(body: StreamBody, loop: asyncio.AbstractEventLoop,
                        executor: Executor) -> AsyncIterator[bytes]:
+    """The body in blocks read in the thread pool; the next block is read
+    while the loop sends this one (two blocks in memory at most)."""
     stream = body.stream
+    read = functools.partial(stream.read, SEND_CHUNK)
+    pending: Future[bytes] | None = executor.submit(read)
     try:
-        while True:
-            chunk = await loop.run_in_executor(executor, stream.read, SEND_CHUNK)
+        while pending is not None:
+            chunk = await asyncio.wrap_future(pending, loop=loop)
+            pending = None
             if not chunk:
                 return
+            pending = executor.submit(read)
             yield chunk
     finally:
-        await loop.run_in_executor(executor, stream.close)
+        if pending is not None and not pending.done():
+            # Never close the file under a read in flight: close it after.
+            pending.add_done_callback(lambda _: stream.close())
+        else:
+            await loop.run_in_executor(executor, stream.close)
 
 
 @answer_every_method
@@ -98,13 +136,32 @@ class AsyncServiceResource:
             length = content_length(req)
         except ServiceError as err:
             return service.render_error(err)
-        body = LengthLimitedBody(AsgiBody(req.stream, loop), length)
+        inline = (self.group is not None and self.group.is_inline(req.method)
+                  and (length == 0 or (length is None and req.get_header("Transfer-Encoding")
+                                       is None)))
+        body: Any
+        if inline:  # runs on the loop: its (empty) body must not hop to the loop
+            body = BytesBody(b"")
+        elif (length is not None and 0 < length <= PREFETCH_MAX
+              and self.group is not None and self.group.handler_for(req.method) is not None
+              and req.get_header("Expect") is None):
+            body = await _prefetch(req.stream, length)
+        else:
+            body = LengthLimitedBody(AsgiBody(req.stream, loop), length)
         request = build_request(req, self.mount, params, body, length, self.runtime.config)
         if self.group is None:
             return service.not_found(request)
         handler = self.group.handler_for(req.method)
         if handler is None:
             return service.method_not_allowed(request, self.group.allowed())
+        if inline:
+            # A quick handler (Route.inline) of a request without a body: the
+            # round trip to a worker thread would cost more than the handler.
+            try:
+                with self.runtime.db.no_wait():
+                    return service.handle(handler, request)
+            except WriteWouldBlock:
+                pass  # a write would have waited for another writer: not on the loop
         return await loop.run_in_executor(self.executor, service.handle, handler, request)
 
 

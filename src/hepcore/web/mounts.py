@@ -86,10 +86,13 @@ class MountRouter:
             route = self.own.find(uri, req)
             if route is not None:
                 return route
-        host = request_host(req, self.trust_proxy)
+        host = None  # parsed when a mount needs it
         for mount in self.mounts:
-            if mount.hosts and host not in mount.hosts:
-                continue
+            if mount.hosts:
+                if host is None:
+                    host = request_host(req, self.trust_proxy)
+                if host not in mount.hosts:
+                    continue
             sub = mount.subpath(uri)
             if sub is None:
                 continue

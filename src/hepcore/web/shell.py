@@ -6,6 +6,7 @@ differ between the two, and live in ``wsgi.py`` / ``asgi.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import falcon
@@ -35,6 +36,44 @@ def content_length(req: Any) -> int | None:
     return int(raw)
 
 
+class FalconHeaders(Mapping[str, str]):
+    """A Falcon request's headers by lower-case name, as :attr:`Request.headers`.
+
+    Looking one up asks Falcon for that header alone; only iterating builds
+    Falcon's dict of them all (``headers_lower``), which costs more than the
+    few lookups a request usually needs.
+    """
+
+    __slots__ = ("_req",)
+
+    def __init__(self, req: Any) -> None:
+        self._req = req
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        if "_" in name or not name.islower():  # keys are lower-case, with dashes
+            return self._req.headers_lower.get(name, default)
+        value = self._req.get_header(name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._req.headers_lower)
+
+    def __len__(self) -> int:
+        return len(self._req.headers_lower)
+
+    def __repr__(self) -> str:
+        return f"FalconHeaders({dict(self._req.headers_lower)!r})"
+
+
 def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyReader,
                   length: int | None, config: Config) -> Request:
     trust = config.trust_proxy
@@ -49,7 +88,7 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
     return Request(
         method=req.method,
         path=sub if sub is not None else path,
-        headers=req.headers_lower,
+        headers=FalconHeaders(req),
         body=body,
         query_string=req.query_string,
         params={k: str(v) for k, v in params.items()},
