@@ -107,17 +107,18 @@ def test_uploads_shorten_list_set_delete_counter(data: Path, runtime: Runtime) -
     fails(data, "uploads", "list", "--account", "alice", "--before", "soon",
           message="hepcore: error: Invalid before")
 
-    item = json.loads(ok(data, "uploads", "set", "--account", "alice", plain_id,
-                         "--favourite", "--alias", "nick", "--link", "https://example.org/new"))
+    # IDs may start with "-": they go after "--", as for any argparse positional.
+    item = json.loads(ok(data, "uploads", "set", "--account", "alice", "--favourite",
+                         "--alias", "nick", "--link", "https://example.org/new", "--", plain_id))
     assert (item["ID"], item["alias"], item["favourite"], item["link"]) == (
         plain_id, "nick", True, "https://example.org/new")
     assert client.simulate_get("/nick").headers["Location"] == "https://example.org/new"
     item = json.loads(ok(data, "uploads", "set", "--account", "alice", "nick", "--no-favourite",
                          "--alias", ""))
     assert (item["alias"], item["favourite"]) == (None, False)
-    fails(data, "uploads", "set", "--account", "alice", plain_id, "--link", "ftp://x.example/",
-          message="hepcore: error: Invalid URL")
-    fails(data, "uploads", "set", "--account", "bob", plain_id, "--favourite",
+    fails(data, "uploads", "set", "--account", "alice", "--link", "ftp://x.example/", "--",
+          plain_id, message="hepcore: error: Invalid URL")
+    fails(data, "uploads", "set", "--account", "bob", "--favourite", "--", plain_id,
           message="hepcore: error: Not found")
 
     text = ok(data, "uploads", "list", "--account", "alice")

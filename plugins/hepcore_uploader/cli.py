@@ -147,7 +147,8 @@ def add_commands(subparsers: Any) -> None:
 
     p = actions.add_parser("set", help="set an item's alias, favourite flag or link target")
     p.add_argument("--account", required=True)
-    p.add_argument("id", help="ID (with or without extension) or alias")
+    p.add_argument("id", help="ID (with or without extension) or alias;"
+                   " put -- before an ID that starts with -")
     p.add_argument("--alias", help='new alias; "" clears it')
     fav = p.add_mutually_exclusive_group()
     fav.add_argument("--favourite", dest="favourite", action="store_true", default=None)
@@ -157,7 +158,7 @@ def add_commands(subparsers: Any) -> None:
 
     p = actions.add_parser("delete", help="delete an item; its ID is never reissued")
     p.add_argument("--account", required=True)
-    p.add_argument("id")
+    p.add_argument("id", help="ID or alias; put -- before an ID that starts with -")
     p.set_defaults(func=cmd_delete)
 
     p = actions.add_parser("counter", help="lifetime number of uploads on this host")
