@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -53,3 +54,21 @@ def account(runtime: Runtime) -> Account:
 def uploader_token(runtime: Runtime, account: Account) -> str:
     token, _ = runtime.keys.create("uploader", account.id, label="test")
     return token
+
+
+@pytest.fixture
+def host(tmp_path: Path, clock: FakeClock, app_kind: str) -> Iterator[Callable[..., Any]]:
+    """Build a separate host with service options / account settings for one test:
+    ``host(options={...}, settings={...})`` (see ``httpkit.make_host``)."""
+    from httpkit import make_host
+
+    made: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        h = make_host(tmp_path / f"host{len(made)}", clock, asgi=app_kind == "asgi", **kwargs)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.runtime.close()

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import falcon.testing
 import pytest
-from httpkit import TestHost, jpeg_bytes, make_host, multipart, png_bytes
+from httpkit import jpeg_bytes, multipart, png_bytes
 
 from hepcore import Runtime
-from hepcore.testing import FakeClock
 
 BASE = "http://falconframework.org"
 DEFAULT_BOTS = ["Discordbot", "Twitterbot", "facebookexternalhit", "Slackbot", "TelegramBot",
@@ -64,20 +61,6 @@ def oembed_href(page: str) -> str:
     (href,) = re.findall(
         r'<link rel="alternate" type="application/json\+oembed" href="([^"]*)">', page)
     return html.unescape(href)
-
-
-@pytest.fixture
-def host(tmp_path: Path, clock: FakeClock, app_kind: str) -> Iterator[Callable[..., TestHost]]:
-    made: list[TestHost] = []
-
-    def make(**kwargs: Any) -> TestHost:
-        h = make_host(tmp_path / f"host{len(made)}", clock, asgi=app_kind == "asgi", **kwargs)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        h.runtime.close()
 
 
 @pytest.fixture

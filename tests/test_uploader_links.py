@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import falcon.testing
 import pytest
-from httpkit import TestHost, call, make_host, multipart, png_bytes
+from httpkit import call, multipart, png_bytes
 
 from hepcore import Runtime
-from hepcore.testing import FakeClock
 
 ID_RE = r"[A-Za-z0-9_-]{9}"
 MIB = 1024 * 1024
@@ -55,20 +52,6 @@ def nothing_stored(runtime: Runtime) -> bool:
 
 def counter(client: falcon.testing.TestClient) -> int:
     return int(client.simulate_get("/uploadCounter").json["count"])
-
-
-@pytest.fixture
-def host(tmp_path: Path, clock: FakeClock, app_kind: str) -> Iterator[Callable[..., TestHost]]:
-    made: list[TestHost] = []
-
-    def make(**kwargs: Any) -> TestHost:
-        h = make_host(tmp_path / f"host{len(made)}", clock, asgi=app_kind == "asgi", **kwargs)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        h.runtime.close()
 
 
 # --- shortlinks -------------------------------------------------------------

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import falcon.testing
 import pytest
-from httpkit import TestHost, make_host, multipart, png_bytes
+from httpkit import TestHost, multipart, png_bytes
 
 from hepcore import Runtime
-from hepcore.testing import FakeClock
 
 ID_RE = r"[A-Za-z0-9_-]{9}"
 TOKEN_RE = r"hyd-up-[A-Za-z0-9_-]{32}"
@@ -99,21 +97,6 @@ def listing(client: falcon.testing.TestClient, token: str, **query: str) -> dict
 def item_of(client: falcon.testing.TestClient, token: str, item_id: str) -> dict[str, Any]:
     (found,) = [i for i in listing(client, token, limit="100")["uploads"] if i["ID"] == item_id]
     return dict(found)
-
-
-@pytest.fixture
-def host(tmp_path: Path, clock: FakeClock, app_kind: str) -> Iterator[Callable[..., TestHost]]:
-    """Build a separate host with service options / account settings for one test."""
-    made: list[TestHost] = []
-
-    def make(**kwargs: Any) -> TestHost:
-        h = make_host(tmp_path / f"host{len(made)}", clock, asgi=app_kind == "asgi", **kwargs)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        h.runtime.close()
 
 
 @pytest.fixture

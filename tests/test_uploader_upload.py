@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import falcon.testing
 import pytest
-from httpkit import TestHost, call, jpeg_bytes, make_host, multipart, png_bytes
+from httpkit import call, jpeg_bytes, make_host, multipart, png_bytes
 
 from hepcore import Account, Runtime
-from hepcore.testing import FakeClock
 
 ID_RE = r"[A-Za-z0-9_-]{9}"
 MISSING = {"ok": False, "error": "Missing bearer token"}
@@ -48,21 +45,6 @@ def post_link(client: falcon.testing.TestClient, auth: str, link: str) -> falcon
 
 def item_row(runtime: Runtime, item_id: str) -> Any:
     return runtime.db.one("SELECT * FROM uploader_items WHERE id = ?", (item_id,))
-
-
-@pytest.fixture
-def host(tmp_path: Path, clock: FakeClock, app_kind: str) -> Iterator[Callable[..., TestHost]]:
-    """Build a separate host with service options / account settings for one test."""
-    made: list[TestHost] = []
-
-    def make(**kwargs: Any) -> TestHost:
-        h = make_host(tmp_path / f"host{len(made)}", clock, asgi=app_kind == "asgi", **kwargs)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        h.runtime.close()
 
 
 # --- the file part -----------------------------------------------------------
