@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import threading
@@ -36,7 +35,12 @@ except ImportError:  # pragma: no cover
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from hepcore.testing.servers import free_port, run_server, wait_until_up  # noqa: F401
+from hepcore.testing.servers import (  # noqa: F401
+    free_port,
+    run_server,
+    stop_group,
+    wait_until_up,
+)
 
 C = TypeVar("C")
 
@@ -195,17 +199,6 @@ def bare_server(kind: str, workdir: Path, module: str = "bare_app",
         yield url, proc.pid, store
     finally:
         stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def setup_hepcore(data_dir: Path) -> str:

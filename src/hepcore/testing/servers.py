@@ -77,11 +77,17 @@ def run_server(data_dir: str | os.PathLike[str], kind: str = "wsgi", *, workers:
         wait_until_up(url + "/", process)
         yield RunningServer(url, process, log_path)
     finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL it
+    after ``timeout`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
