@@ -18,4 +18,7 @@ def create_app(config: Config, asgi: bool = False) -> falcon.App:
 
 
 def get_app(asgi: bool = False) -> falcon.App:
-    return create_app(load_config(), asgi=asgi)
+    """The served app: background jobs (purges, webhook delivery) run here."""
+    app = create_app(load_config(), asgi=asgi)
+    app.hepcore.jobs.start()
+    return app

@@ -24,6 +24,7 @@ from .errors import ConfigError, UnknownCredential
 from .events import Event
 from .http import Request
 from .inspection import Rejection, UploadCandidate
+from .jobs import Jobs
 from .limits import QuotaStore, RateLimiter
 from .migrations import core as core_migrations
 from .plugins import make_plugin_manager
@@ -59,6 +60,7 @@ class Runtime:
             v for group in pm.hook.hepcore_token_verifiers(runtime=self) for v in (group or [])
         ]
         self.services: dict[str, Service] = {}
+        self.jobs = Jobs(config.data_dir / "locks")
 
     @staticmethod
     def _pick(kind: str, name: str, offered: Iterable[dict[str, Any] | None]) -> Any:
@@ -131,6 +133,7 @@ class Runtime:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        self.jobs.stop()
         self.db.close()
 
 

@@ -12,11 +12,14 @@ from typing import Any
 
 
 def default_factory(asgi: bool = False) -> Any:
-    """The plain hepcore host: every installed service on the configured mounts."""
+    """The plain hepcore host: every installed service on the configured mounts,
+    with its background jobs running."""
     from ..config import load_config
     from .app import create_app
 
-    return create_app(load_config(), asgi=asgi)
+    app = create_app(load_config(), asgi=asgi)
+    app.hepcore.jobs.start()
+    return app
 
 
 def load_factory(spec: str | None) -> Any:

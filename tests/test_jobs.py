@@ -1,0 +1,116 @@
+"""Background jobs: periodic runs, wake-ups, one runner per job across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from hepcore.jobs import Jobs
+
+
+def test_a_job_does_not_run_until_the_host_starts_jobs(tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path)
+    ran = threading.Event()
+    jobs.every("purge", 0.05, ran.set)
+    assert not ran.wait(0.3)
+    jobs.start()
+    try:
+        assert ran.wait(5)
+    finally:
+        jobs.stop()
+
+
+def test_wake_runs_a_job_long_before_its_next_tick(tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path)
+    runs: list[int] = []
+    second = threading.Event()
+
+    def job() -> None:
+        runs.append(1)
+        if len(runs) == 2:
+            second.set()
+
+    jobs.every("deliver", 3600, job)
+    jobs.start()
+    try:
+        # The first run comes shortly after start; then the next tick is an hour away.
+        deadline = threading.Event()
+        while not runs and not deadline.wait(0.05):
+            pass
+        jobs.wake("deliver")
+        assert second.wait(5)
+    finally:
+        jobs.stop()
+
+
+def test_a_failing_job_is_logged_and_runs_again(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    jobs = Jobs(tmp_path)
+    calls: list[int] = []
+    again = threading.Event()
+
+    def job() -> None:
+        calls.append(1)
+        if len(calls) >= 2:
+            again.set()
+        raise RuntimeError("origin down")
+
+    jobs.every("flaky", 0.05, job)
+    jobs.start()
+    try:
+        assert again.wait(5)
+    finally:
+        jobs.stop()
+    assert "job flaky failed" in caplog.text
+
+
+def test_run_calls_the_job_now_and_propagates_its_error(tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path)
+    jobs.every("boom", 60, lambda: (_ for _ in ()).throw(ValueError("bad row")))
+    with pytest.raises(ValueError, match="bad row"):
+        jobs.run("boom")
+    with pytest.raises(KeyError):
+        jobs.run("missing")
+
+
+def test_a_job_name_is_registered_once(tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path)
+    jobs.every("purge", 60, lambda: None)
+    with pytest.raises(ValueError, match="twice"):
+        jobs.every("purge", 60, lambda: None)
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from hepcore.jobs import Jobs
+jobs = Jobs(Path(sys.argv[1]))
+def hold():
+    print("holding", flush=True)
+    sys.stdin.readline()
+jobs.every("purge", 60, hold)
+jobs.run("purge")
+"""
+
+
+def test_a_job_held_by_another_process_is_skipped_here(tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        jobs = Jobs(tmp_path)
+        ran: list[int] = []
+        jobs.every("purge", 60, lambda: ran.append(1))
+        jobs._tick(jobs._jobs["purge"])
+        assert ran == []
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    jobs._tick(jobs._jobs["purge"])
+    assert ran == [1]
