@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from hepcore.accounts import Account
 from hepcore.auth_headers import uploader_header
+from hepcore.envelope import OkEnvelope
 from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
@@ -31,7 +32,6 @@ from hepcore.errors import (
     StorageError,
     Unauthorized,
 )
-from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
@@ -115,6 +115,20 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         self.extra_own_hosts = frozenset(str(h).lower() for h in opts.get("own_hosts", []))
         self.overhead = self.runtime.config.multipart_overhead
         self._serve_hosts: tuple[float, dict[str, str]] = (0.0, {})
+
+    def stored_objects(self) -> Iterator[str]:
+        for (key,) in self.runtime.db.all(
+                "SELECT storage_key FROM uploader_items"
+                " WHERE storage_key IS NOT NULL AND deleted_at IS NULL"):
+            yield key
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Rows whose bytes are gone read as deleted; their names stay taken (8.6)."""
+        now = self.runtime.clock()
+        with self.runtime.db.write() as conn:
+            return sum(conn.execute(
+                "UPDATE uploader_items SET deleted_at = ? WHERE storage_key = ?"
+                " AND deleted_at IS NULL", (now, key)).rowcount for key in sorted(keys))
 
     def routes(self) -> list[Route]:
         auth = "uploader"

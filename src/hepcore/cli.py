@@ -264,6 +264,82 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------
 
 
+# --- operations ------------------------------------------------------------
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .maintenance import backup
+
+    runtime = _runtime(args)
+    try:
+        report = backup(runtime, Path(args.dest))
+    finally:
+        runtime.close()
+    print(f"backup written to {report.path}: database and {report.files} files "
+          f"({report.bytes} bytes)")
+    for key in report.vanished:
+        print(f"  deleted while copying: {key}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .maintenance import restore
+
+    count = restore(Path(args.src), Path(args.data), force=args.force)
+    print(f"restored {args.src} into {args.data}: database and {count} files")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .maintenance import check
+
+    runtime = _runtime(args)
+    try:
+        report = check(runtime, repair=args.repair, grace=args.grace)
+    finally:
+        runtime.close()
+    print(f"{report.objects} stored objects, {report.referenced} referenced by rows")
+    for service, keys in sorted(report.missing.items()):
+        for key in keys:
+            print(f"missing bytes: {service}: {key}")
+    for key in report.orphans:
+        print(f"orphan object: {key}")
+    for key in report.unowned:
+        print(f"object outside every service: {key}")
+    if args.repair:
+        print(f"repaired: removed {report.removed_orphans} orphan objects, "
+              f"dropped {report.forgotten_rows} rows without bytes")
+        return 0
+    if report.clean:
+        print("ok: every row has its bytes and every object its row")
+        return 0
+    return 2
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        for name in runtime.jobs.names:
+            print(name)
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        if args.name not in runtime.jobs.names:
+            print(f"hepcore: error: no job {args.name!r}; jobs: "
+                  f"{', '.join(runtime.jobs.names) or 'none'}", file=sys.stderr)
+            return 1
+        runtime.jobs.run(args.name)
+    finally:
+        runtime.close()
+    print(f"ran {args.name}")
+    return 0
+
+
 def build_parser(plugin_commands: bool = True,
                  blocked: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hepcore", description=__doc__.split("\n")[0])
@@ -340,6 +416,29 @@ def build_parser(plugin_commands: bool = True,
         p = keys.add_parser(name, help=text)
         p.add_argument("key_id")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("backup", help="copy database and files into DEST while serving")
+    p.add_argument("dest")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into the data directory (host stopped)")
+    p.add_argument("src")
+    p.add_argument("--force", action="store_true", help="replace an existing database")
+    p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("check", help="every row has its bytes, every stored file its row")
+    p.add_argument("--repair", action="store_true",
+                   help="delete orphan files and rows whose bytes are gone")
+    p.add_argument("--grace", type=float, default=5.0,
+                   help="seconds to wait before deleting orphans (uploads in flight)")
+    p.set_defaults(func=cmd_check)
+
+    jobs = sub.add_parser("jobs", help="background jobs of the services").add_subparsers(
+        dest="action", metavar="ACTION")
+    jobs.required = True
+    p = jobs.add_parser("list", help="list the registered jobs")
+    p.set_defaults(func=cmd_jobs_list)
+    p = jobs.add_parser("run", help="run one job now")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_jobs_run)
 
     if plugin_commands:
         _add_plugin_commands(sub, blocked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,19 @@ class Service:
 
     def start(self) -> None:
         """Called once after migrations, before the first request."""
+
+    def stored_objects(self) -> Iterable[str]:
+        """Every storage key this service's rows reference (``hepcore check``).
+
+        Keys of a service start with ``<name>/``; a service that stores
+        nothing in the storage backend keeps the default (none).
+        """
+        return ()
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Drop the rows whose stored objects (``keys``) are gone for good
+        (``hepcore check --repair``); return how many rows went."""
+        return 0
 
     def public_base(self, request: Request) -> str:
         """The configured public base URL, else the request's own scheme, host and prefix (G7)."""

@@ -1,0 +1,191 @@
+"""Backups, restores and consistency checks, through the admin CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from httpkit import multipart
+
+from hepcore import build_runtime, load_config
+from hepcore.cli import main
+from hepcore.testing.servers import run_server
+
+
+def cli(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> tuple[Path, str]:
+    root = tmp_path / "host"
+    assert cli("--data", str(root), "init")[0] == 0
+    assert cli("--data", str(root), "accounts", "create", "erin")[0] == 0
+    code, out = cli("--data", str(root), "keys", "create", "--service", "uploader",
+                    "--account", "erin")
+    assert code == 0
+    return root, out.strip().splitlines()[-1]
+
+
+def upload(data_dir: Path, token: str, payload: bytes) -> str:
+    """An upload through the app itself (no server), returning the item ID."""
+    import falcon.testing
+
+    from hepcore.web import create_app
+
+    runtime = build_runtime(load_config(data_dir))
+    try:
+        body, ctype = multipart([("file", "f.bin", "application/octet-stream", payload)])
+        r = falcon.testing.TestClient(create_app(runtime)).simulate_post(
+            "/upload", body=body, headers={"Authorization": token, "Content-Type": ctype})
+        assert r.status_code == 200, r.text
+        return str(r.json["ID"])
+    finally:
+        runtime.close()
+
+
+def stored_key(data_dir: Path, item_id: str) -> str:
+    runtime = build_runtime(load_config(data_dir))
+    try:
+        row = runtime.db.one("SELECT storage_key FROM uploader_items WHERE id = ?", (item_id,))
+        assert row is not None
+        return str(row[0])
+    finally:
+        runtime.close()
+
+
+def test_check_reports_a_clean_host(data: tuple[Path, str]) -> None:
+    root, token = data
+    upload(root, token, b"one")
+    code, out = cli("--data", str(root), "check")
+    assert code == 0
+    assert "1 stored objects, 1 referenced by rows" in out
+    assert "ok: every row has its bytes and every object its row" in out
+
+
+def test_check_finds_orphans_and_missing_bytes_and_repair_fixes_them(
+        data: tuple[Path, str]) -> None:
+    root, token = data
+    kept = upload(root, token, b"kept")
+    lost = upload(root, token, b"lost")
+    lost_key = stored_key(root, lost)
+    (root / "files" / lost_key).unlink()
+    (root / "files" / "uploader" / "stray.bin").write_bytes(b"no row")
+    (root / "files" / "elsewhere.bin").write_bytes(b"not a service's")
+
+    code, out = cli("--data", str(root), "check")
+    assert code == 2
+    assert f"missing bytes: uploader: {lost_key}" in out
+    assert "orphan object: uploader/stray.bin" in out
+    assert "object outside every service: elsewhere.bin" in out
+
+    code, out = cli("--data", str(root), "check", "--repair", "--grace", "0")
+    assert code == 0
+    assert "removed 1 orphan objects, dropped 1 rows without bytes" in out
+    assert not (root / "files" / "uploader" / "stray.bin").exists()
+    assert (root / "files" / "elsewhere.bin").exists()
+
+    code, out = cli("--data", str(root), "check")
+    assert "missing bytes" not in out and "orphan object" not in out
+    runtime = build_runtime(load_config(root))
+    try:
+        import falcon.testing
+
+        from hepcore.web import create_app
+
+        client = falcon.testing.TestClient(create_app(runtime))
+        assert client.simulate_get("/" + lost).status_code == 404
+        assert client.simulate_get("/" + kept).content == b"kept"
+    finally:
+        runtime.close()
+
+
+def test_backup_and_restore_round_trip(data: tuple[Path, str], tmp_path: Path) -> None:
+    root, token = data
+    items = {upload(root, token, os.urandom(1000 + n)): n for n in range(3)}
+    code, out = cli("--data", str(root), "backup", str(tmp_path / "bk"))
+    assert code == 0, out
+    assert "database and 3 files" in out
+
+    target = tmp_path / "restored"
+    code, out = cli("--data", str(target), "restore", str(tmp_path / "bk"))
+    assert code == 0, out
+    assert (target / "secret").read_text() == (root / "secret").read_text()
+    for item in items:
+        key = stored_key(target, item)
+        assert (target / "files" / key).read_bytes() == (root / "files" / key).read_bytes()
+    assert cli("--data", str(target), "check")[0] == 0
+    # The restored host accepts the same key: keys live in the database.
+    upload(target, token, b"after restore")
+
+
+def test_backup_and_restore_refuse_to_overwrite(data: tuple[Path, str], tmp_path: Path) -> None:
+    root, _ = data
+    (tmp_path / "bk").mkdir()
+    code, out = cli("--data", str(root), "backup", str(tmp_path / "bk"))
+    assert code == 1 and "already exists" in out
+    code, out = cli("--data", str(root), "restore", str(tmp_path / "bk"))
+    assert code == 1 and "is not a hepcore backup" in out
+    assert cli("--data", str(root), "backup", str(tmp_path / "good"))[0] == 0
+    code, out = cli("--data", str(root), "restore", str(tmp_path / "good"))
+    assert code == 1 and "already has a database" in out
+    code, out = cli("--data", str(root), "restore", str(tmp_path / "good"), "--force")
+    assert code == 0, out
+
+
+@pytest.mark.integration
+def test_backup_during_concurrent_uploads_keeps_every_acknowledged_upload(
+        data: tuple[Path, str], tmp_path: Path) -> None:
+    root, token = data
+    acknowledged: list[tuple[float, str, str]] = []  # (ack time, item, sha256)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    with run_server(root, "wsgi", workers=2, threads=4) as server:
+        def uploader(n: int) -> None:
+            session = requests.Session()
+            i = 0
+            while not stop.is_set():
+                payload = os.urandom(20_000 + 97 * i) + bytes([n])
+                i += 1
+                r = session.post(server.url + "/upload", headers={"Authorization": token},
+                                 files={"file": (f"u{n}-{i}.bin", payload)}, timeout=30)
+                if r.status_code != 200:
+                    errors.append(r.text)
+                    continue
+                acknowledged.append((time.monotonic(), r.json()["ID"],
+                                     hashlib.sha256(payload).hexdigest()))
+
+        threads = [threading.Thread(target=uploader, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        while len(acknowledged) < 30:
+            time.sleep(0.05)
+        started = time.monotonic()
+        code, out = cli("--data", str(root), "backup", str(tmp_path / "bk"))
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert code == 0, out
+    assert not errors
+    before = [(item, digest) for ack, item, digest in acknowledged if ack < started]
+    assert len(before) >= 30
+
+    target = tmp_path / "restored"
+    assert cli("--data", str(target), "restore", str(tmp_path / "bk"))[0] == 0
+    for item, digest in before:
+        key = stored_key(target, item)
+        assert hashlib.sha256((target / "files" / key).read_bytes()).hexdigest() == digest
+    code, out = cli("--data", str(target), "check")
+    assert "missing bytes" not in out, out
