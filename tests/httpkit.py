@@ -74,6 +74,9 @@ def call(app: Any, method: str, path: str, *, headers: Sequence[tuple[str, str]]
     chunks = [body] if isinstance(body, bytes) else list(body)
     data = b"".join(chunks)
     hdrs = [("Host", host), *headers]
+    # A fixed request id, so that WSGI and ASGI answers can be compared byte for byte.
+    if not any(k.lower() == "x-request-id" for k, _ in hdrs):
+        hdrs.append(("X-Request-Id", "test-request"))
     if not chunked and data and not any(k.lower() == "content-length" for k, _ in hdrs):
         hdrs.append(("Content-Length", str(len(data))))
     if isinstance(app, falcon.asgi.App):

@@ -11,6 +11,7 @@ import falcon
 
 import hepcore
 from hepcore.config import Config, load_config
+from hepcore.web.entry import prepare_serving
 
 
 def create_app(config: Config, asgi: bool = False) -> falcon.App:
@@ -18,7 +19,6 @@ def create_app(config: Config, asgi: bool = False) -> falcon.App:
 
 
 def get_app(asgi: bool = False) -> falcon.App:
-    """The served app: background jobs (purges, webhook delivery) run here."""
-    app = create_app(load_config(), asgi=asgi)
-    app.hepcore.jobs.start()
-    return app
+    """The served app: metrics, the access log and background jobs (purges,
+    webhook delivery) are set up here, in each worker."""
+    return prepare_serving(create_app(load_config(), asgi=asgi))

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -110,6 +111,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             p for p in (app_dir, os.environ.get("PYTHONPATH")) if p)
     # Fail here, with a readable message, rather than in every worker.
     config = load_config(data)
+    # Workers share their metrics through files here; stale ones from a
+    # previous run would be counted again.
+    metrics_dir = Path(data) / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from .web.entry import load_factory
 
     load_factory(args.factory)
@@ -117,7 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=config.log_level, timeout_keep_alive=30)
+                    workers=args.workers, log_level=config.log_level, timeout_keep_alive=30,
+                    access_log=False)  # hepcore writes its own (hepcore.observe)
         return 0
     from gunicorn.app.base import BaseApplication
 
@@ -130,7 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", args.threads)
             self.cfg.set("timeout", 120)
-            self.cfg.set("accesslog", "-")
+            self.cfg.set("accesslog", None)  # hepcore writes its own (hepcore.observe)
             self.cfg.set("loglevel", config.log_level)
 
         def load(self) -> Any:

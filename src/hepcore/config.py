@@ -67,6 +67,11 @@ class Config:
     read_chunk_size: int = 1024 * 1024
     multipart_overhead: int = 64 * 1024
     log_level: str = "info"
+    # [ops]: health, metrics and the access log (hepcore.observe).
+    healthz_path: str = "/healthz"
+    metrics_path: str = "/metrics"
+    metrics_token: str = ""
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -74,6 +79,10 @@ class Config:
             raise ConfigError(f"server.serve_mode must be one of {', '.join(SERVE_MODES)}")
         if not 4096 <= self.read_chunk_size <= 16 * 1024 * 1024:
             raise ConfigError("server.read_chunk_size must be between 4096 and 16777216")
+        for name in ("healthz_path", "metrics_path"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.startswith("/"):
+                raise ConfigError(f"ops.{name} must be a path starting with /")
 
     @property
     def database_path(self) -> Path:
@@ -114,6 +123,13 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     limits = dict(data.pop("limits", {}))
     plugins = dict(data.pop("plugins", {}))
     services_raw = dict(data.pop("services", {}))
+    ops = data.pop("ops", {})
+    if not isinstance(ops, dict):
+        raise ConfigError("[ops] must be a table")
+    unknown_ops = set(ops) - {"healthz_path", "metrics_path", "metrics_token", "access_log"}
+    if unknown_ops:
+        raise ConfigError(f"unknown ops settings: {', '.join(sorted(unknown_ops))}")
+    ops.setdefault("metrics_token", os.environ.get("HEPCORE_METRICS_TOKEN", ""))
     data.pop("data_dir", None)
     if data:
         raise ConfigError(f"unknown top-level settings: {', '.join(sorted(data))}")
@@ -146,6 +162,7 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
         storage_options=storage,
         limits_backend=str(limits.pop("backend", "sqlite")),
         blocked_plugins=list(plugins.get("blocked", [])),
+        **ops,
         **server,
     )
 
@@ -188,6 +205,18 @@ backend = "sqlite"
 [plugins]
 # Entry-point names of plugins to leave out, e.g. ["images"].
 blocked = []
+
+[ops]
+# GET /healthz: 200 when the database and storage answer, else 503 (for load
+# balancers and systemd). GET /metrics: Prometheus text format, answered only
+# with "Authorization: Bearer <metrics_token>"; with no token (the default)
+# /metrics is off. Set the token here or in $HEPCORE_METRICS_TOKEN.
+healthz_path = "/healthz"
+metrics_path = "/metrics"
+# metrics_token = "..."
+# One JSON line per request on the hepcore.access logger (no query strings,
+# headers or credentials).
+access_log = true
 
 # All four services on one port, by path prefix.
 [services.uploader]

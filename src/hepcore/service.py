@@ -20,6 +20,7 @@ from .config import ServiceConfig
 from .envelope import Envelope, OkEnvelope
 from .errors import InternalError, MethodNotAllowed, NotFound, ServiceError
 from .http import Request, Response
+from .observe import count_refusal
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -112,6 +113,7 @@ class Service:
         try:
             return handler(request)
         except ServiceError as err:
+            count_refusal(self.name, err)
             return self.render_error(err)
         except Exception:
             error_id = secrets.token_hex(8)

@@ -189,6 +189,17 @@ class Storage(ABC):
         X-Sendfile serving by a front proxy; ``None`` when the backend has no such thing."""
         return None
 
+    def health(self) -> str | None:
+        """``None`` when the backend answers, else what is wrong (for ``/healthz``).
+
+        Must be quick: it runs on every health check.
+        """
+        try:
+            self.exists("hepcore-health-probe")
+        except OSError as exc:
+            return str(exc)
+        return None
+
     def sweep(self, older_than: float = 3600.0) -> int:
         """Remove abandoned partial writes older than ``older_than`` seconds; return how many."""
         return 0
@@ -453,6 +464,13 @@ class LocalStorage(Storage):
 
     def internal_path(self, key: str) -> str | None:
         return check_key(key)
+
+    def health(self) -> str | None:
+        if not os.path.isdir(self.root_str):
+            return f"{self.root_str} is not a directory"
+        if not os.access(self.tmp_dir_str, os.W_OK | os.X_OK):
+            return f"{self.tmp_dir_str} is not writable"
+        return None
 
     def sweep(self, older_than: float = 3600.0) -> int:
         cutoff = time.time() - older_than

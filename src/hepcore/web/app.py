@@ -17,6 +17,7 @@ from ..runtime import Runtime, build_runtime
 from ..service import group_routes
 from .asgi import AsyncServiceResource, AsyncServiceSink
 from .mounts import Mount, MountRouter
+from .ops import add_ops_routes
 from .shell import error_serializer
 from .wsgi import ServiceResource, ServiceSink
 
@@ -96,6 +97,7 @@ def create_app(
         router.add_mount(mount)
         log.debug("mounted %s at %s%s", name, ",".join(svc_config.hosts) or "*",
                   svc_config.prefix)
+    add_ops_routes(app, runtime)
     app.hepcore = runtime  # type: ignore[attr-defined]
     return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -23,6 +24,7 @@ from .shell import (
     apply_simple_body,
     build_request,
     content_length,
+    finish,
 )
 
 SEND_CHUNK = 1024 * 1024
@@ -122,9 +124,11 @@ class AsyncServiceResource:
         self.executor = executor
 
     async def _respond(self, req: Any, resp: Any, **params: Any) -> None:
+        started = time.perf_counter()
         loop = asyncio.get_running_loop()
         response = await self.dispatch(req, params, loop)
         apply_headers(resp, response)
+        finish(self.runtime, self.mount, self.group, req, resp, response, params, started)
         stream = apply_simple_body(resp, response)
         if stream is not None:
             resp.stream = _send_stream(stream, loop, self.executor)

@@ -17,7 +17,16 @@ def default_factory(asgi: bool = False) -> Any:
     from ..config import load_config
     from .app import create_app
 
-    app = create_app(load_config(), asgi=asgi)
+    return prepare_serving(create_app(load_config(), asgi=asgi))
+
+
+def prepare_serving(app: Any) -> Any:
+    """Make an app from ``create_app`` ready to serve in this process: metrics
+    shared between workers, the access log on stdout, background jobs started.
+    Call it in each worker (an app factory does); returns ``app``."""
+    from ..observe import prepare_worker
+
+    prepare_worker(access_log_stream=app.hepcore.config.access_log)
     app.hepcore.jobs.start()
     return app
 

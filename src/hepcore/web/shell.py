@@ -6,14 +6,17 @@ differ between the two, and live in ``wsgi.py`` / ``asgi.py``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import falcon
 
+from .. import observe
 from ..config import Config
 from ..errors import BadRequest, ServiceError
 from ..http import BodyReader, Request, Response, StreamBody, dumps
+from ..runtime import Runtime
 from ..service import RouteGroup
 from .mounts import Mount
 
@@ -99,6 +102,29 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
         client_ip=client_ip,
         read_chunk_size=config.read_chunk_size,
     )
+
+
+def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, resp: Any,
+           response: Response, params: dict[str, Any], started: float) -> None:
+    """Tag the response with its request id, count it and write its access-log line."""
+    rid = observe.request_id(req.get_header("X-Request-Id"))
+    resp.set_header("X-Request-Id", rid)
+    body = response.body
+    try:
+        length = content_length(req) if req.method in ("POST", "PUT", "PATCH") else 0
+    except ServiceError:  # already answered as a 400
+        length = 0
+    config = runtime.config
+    client_ip = req.remote_addr or ""
+    if config.trust_proxy:
+        route = req.access_route
+        client_ip = route[0] if route else client_ip
+    observe.record(
+        service=mount.service.name, route=group.path if group is not None else "(none)",
+        method=req.method, status=response.status, seconds=time.perf_counter() - started,
+        uploaded=length or 0, served=body.length if isinstance(body, StreamBody) else None,
+        rid=rid, path=observe.redacted_path(req.path, params),
+        client_ip=client_ip, log=config.access_log)
 
 
 def apply_headers(resp: Any, response: Response) -> None:

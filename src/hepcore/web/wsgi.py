@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..errors import BodyError, ClientDisconnected, ServiceError
@@ -16,6 +17,7 @@ from .shell import (
     apply_simple_body,
     build_request,
     content_length,
+    finish,
 )
 
 
@@ -48,8 +50,10 @@ class ServiceResource:
         self.group = group
 
     def _respond(self, req: Any, resp: Any, **params: Any) -> None:
+        started = time.perf_counter()
         response = self.dispatch(req, params)
         apply_headers(resp, response)
+        finish(self.runtime, self.mount, self.group, req, resp, response, params, started)
         stream = apply_simple_body(resp, response)
         if stream is not None:
             resp.stream = stream.stream

@@ -1,0 +1,136 @@
+"""What a host tells its operators: Prometheus metrics and the access log.
+
+Metrics are ``prometheus_client`` objects. Under ``hepcore serve`` every
+worker process writes them to ``$PROMETHEUS_MULTIPROC_DIR`` (the CLI points
+it at ``<data>/metrics`` and empties it at start-up), so ``/metrics``
+answers for the whole host whichever worker takes the scrape.
+
+The access log is one JSON object per request on the ``hepcore.access``
+logger: a request id (the client's ``X-Request-Id`` when it is sane, else a
+fresh one), method, path, route, service, status, duration and client
+address. It never holds query strings, headers or request bodies, and path
+segments captured under a name containing ``token``, ``secret`` or ``key``
+are replaced by ``[redacted]``, so credentials never reach the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .errors import QuotaExceeded, RateLimited, ServiceError
+
+access_log = logging.getLogger("hepcore.access")
+
+REQUESTS = Counter("hepcore_requests_total", "Requests answered",
+                   ["service", "route", "method", "status"])
+LATENCY = Histogram("hepcore_request_duration_seconds",
+                    "Time to produce the response (streamed bodies not included)",
+                    ["service", "route"],
+                    buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+UPLOADED = Counter("hepcore_uploaded_bytes_total", "Bytes of request bodies read",
+                   ["service"])
+SERVED = Counter("hepcore_served_bytes_total", "Bytes of file bodies served", ["service"])
+REFUSALS = Counter("hepcore_refusals_total", "Requests refused by a rate limit or a quota",
+                   ["service", "kind"])
+WEBHOOKS = Counter("hepcore_webhook_deliveries_total", "Webhook delivery attempts by outcome",
+                   ["service", "outcome"])
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_SECRET_PARAM = re.compile(r"token|secret|key", re.I)
+
+
+def request_id(incoming: str | None) -> str:
+    """The client's id when it is short and plain, else a new random one."""
+    if incoming and _REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return secrets.token_hex(8)
+
+
+def refusal_kind(err: ServiceError) -> str | None:
+    """``rate_limit``, ``quota`` or ``None`` for an error a service answered with."""
+    if isinstance(err, RateLimited):
+        return "rate_limit"
+    if isinstance(err, QuotaExceeded) or err.status == 402:
+        return "quota"
+    return None
+
+
+def count_refusal(service: str, err: ServiceError) -> None:
+    kind = refusal_kind(err)
+    if kind is not None:
+        REFUSALS.labels(service, kind).inc()
+
+
+def count_webhook(service: str, outcome: str) -> None:
+    """``outcome``: ``delivered``, ``failed`` (will retry) or ``gave_up``."""
+    WEBHOOKS.labels(service, outcome).inc()
+
+
+def redacted_path(path: str, params: Mapping[str, object]) -> str:
+    """``path`` with the values of secret-looking route parameters replaced."""
+    for name, value in params.items():
+        if value and _SECRET_PARAM.search(name):
+            path = path.replace(str(value), "[redacted]")
+    return path
+
+
+def record(*, service: str, route: str, method: str, status: int, seconds: float,
+           uploaded: int, served: int | None, rid: str, path: str, client_ip: str,
+           log: bool = True) -> None:
+    """Count one answered request and write its access-log line."""
+    REQUESTS.labels(service, route, method, str(status)).inc()
+    LATENCY.labels(service, route).observe(seconds)
+    if uploaded:
+        UPLOADED.labels(service).inc(uploaded)
+    if served:
+        SERVED.labels(service).inc(served)
+    if log and access_log.isEnabledFor(logging.INFO):
+        access_log.info(json.dumps({
+            "ts": round(time.time(), 3), "request_id": rid, "method": method, "path": path,
+            "route": route, "service": service, "status": status,
+            "ms": round(seconds * 1000, 2), "client": client_ip,
+        }, separators=(",", ":")))
+
+
+def prepare_worker(access_log_stream: bool = True) -> None:
+    """Set up metrics and the access log in a serving process, before it serves.
+
+    With ``$PROMETHEUS_MULTIPROC_DIR`` set, metric values go to files there
+    (``prometheus_client`` picks its value class at import, which may have
+    happened before the variable was set, in a server's master process).
+    The access log goes to stdout, one JSON object per line, unless a
+    handler is configured already.
+    """
+    from prometheus_client import values
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and values.ValueClass is values.MutexValue:
+        values.ValueClass = values.get_value_class()
+    if access_log_stream and not access_log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus' text format, for every worker of the host."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry)
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY)

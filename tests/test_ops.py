@@ -1,0 +1,158 @@
+"""Health check, Prometheus metrics and the access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import falcon.testing
+import pytest
+import requests
+from httpkit import multipart
+
+from hepcore import Config, ServiceConfig, build_runtime
+from hepcore.cli import main
+from hepcore.observe import redacted_path, request_id
+from hepcore.testing import FakeClock
+from hepcore.testing.servers import run_server
+from hepcore.web import create_app
+
+TOKEN = "metrics-token-for-tests"
+
+
+@pytest.fixture
+def ops_client(tmp_path: Path, app_kind: str) -> falcon.testing.TestClient:
+    config = Config(data_dir=tmp_path / "data", secrets=["s"], metrics_token=TOKEN,
+                    services={"uploader": ServiceConfig(
+                        "uploader", prefix="/", options={"upload_rate_per_minute": 2})})
+    runtime = build_runtime(config, clock=FakeClock())
+    client = falcon.testing.TestClient(create_app(runtime, asgi=app_kind == "asgi"))
+    client.runtime = runtime  # type: ignore[attr-defined]
+    return client
+
+
+def upload(client: falcon.testing.TestClient, token: str, **headers: str) -> falcon.testing.Result:
+    body, ctype = multipart([("file", "a.txt", "text/plain", b"hello")])
+    return client.simulate_post("/upload", body=body,
+                                headers={"Authorization": token, "Content-Type": ctype, **headers})
+
+
+def new_key(client: falcon.testing.TestClient) -> str:
+    runtime = client.runtime  # type: ignore[attr-defined]
+    account = runtime.accounts.create(f"ops{len(runtime.accounts.list())}")
+    return str(runtime.keys.create("uploader", account.id)[0])
+
+
+def test_healthz_answers_ok_when_database_and_storage_answer(ops_client) -> None:
+    r = ops_client.simulate_get("/healthz")
+    assert r.status_code == 200
+    assert r.json == {"status": "ok", "database": "ok", "storage": "ok"}
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_is_503_when_storage_is_gone(ops_client) -> None:
+    root = ops_client.runtime.storage.root  # type: ignore[attr-defined]
+    shutil.rmtree(root)
+    root.write_text("not a directory")
+    r = ops_client.simulate_get("/healthz")
+    assert r.status_code == 503
+    assert r.json == {"status": "unavailable", "database": "ok", "storage": "unavailable"}
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_need_the_token(ops_client) -> None:
+    assert ops_client.simulate_get("/metrics").status_code == 401
+    r = ops_client.simulate_get("/metrics", headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+
+
+def test_metrics_count_requests_bytes_and_refusals(ops_client) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    before = ops_client.simulate_get("/metrics", headers=auth).text
+    key = new_key(ops_client)
+    assert [upload(ops_client, key).status_code for _ in range(3)] == [200, 200, 429]
+    r = ops_client.simulate_get("/metrics", headers=auth)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    after = r.text
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert delta("hepcore_requests_total", service="uploader", route="/upload",
+                 method="POST", status="200") == 2
+    assert delta("hepcore_requests_total", route="/upload", status="429") == 1
+    assert delta("hepcore_refusals_total", service="uploader", kind="rate_limit") == 1
+    assert delta("hepcore_request_duration_seconds_count", route="/upload") == 3
+    assert delta("hepcore_uploaded_bytes_total", service="uploader") > 3 * 5
+
+
+def test_metrics_are_off_without_a_token(tmp_path: Path, app_kind: str) -> None:
+    config = Config(data_dir=tmp_path / "d", secrets=["s"],
+                    services={"uploader": ServiceConfig("uploader", prefix="/")})
+    client = falcon.testing.TestClient(create_app(config, asgi=app_kind == "asgi"))
+    r = client.simulate_get("/metrics", headers={"Authorization": "Bearer "})
+    assert r.status_code == 404  # the uploader's own answer: no item named "metrics"
+    assert "hepcore_requests_total" not in r.text
+
+
+def test_access_log_line_has_the_request_id_and_no_credentials(
+        ops_client, caplog: pytest.LogCaptureFixture) -> None:
+    key = new_key(ops_client)
+    with caplog.at_level(logging.INFO, logger="hepcore.access"):
+        r = upload(ops_client, key, **{"X-Request-Id": "trace-42"})
+        plain = ops_client.simulate_get("/nope", query_string=f"key={key}")
+    assert r.headers["X-Request-Id"] == "trace-42"
+    lines = [json.loads(rec.getMessage()) for rec in caplog.records
+             if rec.name == "hepcore.access"]
+    first = next(line for line in lines if line["request_id"] == "trace-42")
+    assert first["method"] == "POST" and first["path"] == "/upload"
+    assert first["route"] == "/upload" and first["status"] == 200
+    assert first["service"] == "uploader"
+    assert re.fullmatch(r"[0-9a-f]{16}", plain.headers["X-Request-Id"])
+    assert key not in caplog.text
+
+
+def test_request_ids_and_redaction() -> None:
+    assert request_id("abc-123") == "abc-123"
+    assert request_id("a b") != "a b" and len(request_id("a b")) == 16
+    assert request_id("x" * 65) != "x" * 65
+    assert redacted_path("/api/delete/s3cr3t", {"delete_token": "s3cr3t"}) == \
+        "/api/delete/[redacted]"
+    assert redacted_path("/abc", {"item_id": "abc"}) == "/abc"
+
+
+@pytest.mark.integration
+def test_metrics_add_up_over_every_gunicorn_worker(tmp_path: Path) -> None:
+    data = tmp_path / "host"
+    assert main(["--data", str(data), "init"]) == 0
+    config_file = data / "hepcore.toml"
+    config_file.write_text(config_file.read_text().replace(
+        '# metrics_token = "..."', f'metrics_token = "{TOKEN}"'))
+    with run_server(data, "wsgi", workers=2, threads=2) as server:
+        for _ in range(40):
+            assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
+            requests.get(server.url + "/not-there", timeout=10)
+        text = requests.get(server.url + "/metrics", timeout=10,
+                            headers={"Authorization": f"Bearer {TOKEN}"}).text
+        log = server.log_path.read_text()
+    pids = set(re.findall(r"Booting worker with pid: (\d+)", log))
+    assert len(pids) == 2
+    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+    assert len([a for a in access if a["path"] == "/not-there"]) == 40
+    # Every worker's 404s (ours and the start-up probes of "/"), whichever answered the scrape.
+    not_found = len([a for a in access if a["status"] == 404])
+    assert metric(text, "hepcore_requests_total", service="uploader", status="404") == not_found
