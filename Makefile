@@ -7,7 +7,7 @@ DATA ?= hepcore-data
 PORT ?= 8000
 BIN = $(VENV)/bin
 
-.PHONY: serve serve-asgi test bench setup clean
+.PHONY: serve serve-asgi test bench setup system-deps clean
 
 setup: $(VENV)/.installed
 
@@ -25,8 +25,22 @@ serve-asgi: setup
 	$(BIN)/hepcore --data $(DATA) demo --port $(PORT)
 	$(BIN)/hepcore --data $(DATA) serve --asgi --port $(PORT) --app-dir examples/host --factory app:get_app
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest -q
+
+# System packages some tests drive: headless Chromium (the paste reader page)
+# and nginx (the deployment test). Installed when we can (root with apt-get);
+# otherwise those tests skip, unless HEPCORE_REQUIRE_BROWSER=1 /
+# HEPCORE_REQUIRE_NGINX=1 (as in CI) make them fail.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not installed:$$missing; the tests that need them will skip"; fi; \
+	fi
 
 bench: setup
 	$(BIN)/python bench/upload.py
