@@ -17,6 +17,15 @@ from .hookimpl import hookimpl
 from .http import BodyReader, BytesBody, Request, Response, StreamBody
 from .inspection import Rejection, UploadCandidate
 from .limits import Limit, QuotaStore, RateDecision, RateLimiter
+from .outbound import (
+    DestinationBlocked,
+    Fetcher,
+    FetchError,
+    FetchResponse,
+    FetchTimeout,
+    OutboundPolicy,
+    ResponseTooLarge,
+)
 from .runtime import Runtime, build_runtime
 from .service import Route, Service
 from .storage import LocalStorage, ObjectWriter, Storage, StoredObject
@@ -26,10 +35,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Account", "AccountStore", "Actor", "BodyReader", "BytesBody", "CodeEnvelope", "Config",
-    "Envelope", "ErrorEnvelope", "Event", "KeyStore", "Limit", "LocalStorage", "ObjectWriter",
-    "OkEnvelope", "QuotaStore", "RateDecision", "RateLimiter", "Rejection", "Request",
-    "Response", "Route", "Runtime", "Service", "ServiceConfig", "Storage", "StoredObject",
-    "StreamBody", "TokenSigner", "TokenVerifier", "UploadCandidate", "add_service",
+    "DestinationBlocked", "Envelope", "ErrorEnvelope", "Event", "FetchError", "FetchResponse",
+    "FetchTimeout", "Fetcher", "KeyStore", "Limit", "LocalStorage", "ObjectWriter", "OkEnvelope",
+    "OutboundPolicy", "QuotaStore", "RateDecision", "RateLimiter", "Rejection", "Request",
+    "Response", "ResponseTooLarge", "Route", "Runtime", "Service", "ServiceConfig", "Storage",
+    "StoredObject", "StreamBody", "TokenSigner", "TokenVerifier", "UploadCandidate", "add_service",
     "build_runtime", "create_app", "errors", "hookimpl", "load_config",
 ]
 

@@ -67,6 +67,12 @@ class Config:
     read_chunk_size: int = 1024 * 1024
     multipart_overhead: int = 64 * 1024
     log_level: str = "info"
+    # [outbound]: the safe fetcher (hepcore.outbound); private destinations it may reach.
+    outbound_allow: list[str] = field(default_factory=list)
+    outbound_connect_timeout: float = 5.0
+    outbound_read_timeout: float = 30.0
+    outbound_total_timeout: float = 60.0
+    outbound_user_agent: str = "hepcore"
     # [ops]: health, metrics and the access log (hepcore.observe).
     healthz_path: str = "/healthz"
     metrics_path: str = "/metrics"
@@ -83,6 +89,27 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.startswith("/"):
                 raise ConfigError(f"ops.{name} must be a path starting with /")
+        self._check_outbound()
+
+    def _check_outbound(self) -> None:
+        from .outbound import parse_allow_entry
+
+        if isinstance(self.outbound_allow, str) or not all(
+                isinstance(e, str) for e in self.outbound_allow):
+            raise ConfigError("outbound.allow must be a list of hostnames, IPs or CIDRs")
+        self.outbound_allow = list(self.outbound_allow)
+        for entry in self.outbound_allow:
+            try:
+                parse_allow_entry(entry)
+            except ValueError:
+                raise ConfigError(
+                    f"outbound.allow: {entry!r} is not a hostname, IP or CIDR") from None
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            value = getattr(self, f"outbound_{name}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"outbound.{name} must be a positive number of seconds")
+        if not isinstance(self.outbound_user_agent, str):
+            raise ConfigError("outbound.user_agent must be a string")
 
     @property
     def database_path(self) -> Path:
@@ -123,6 +150,7 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     limits = dict(data.pop("limits", {}))
     plugins = dict(data.pop("plugins", {}))
     services_raw = dict(data.pop("services", {}))
+    outbound = data.pop("outbound", {})
     ops = data.pop("ops", {})
     if not isinstance(ops, dict):
         raise ConfigError("[ops] must be a table")
@@ -130,6 +158,8 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     if unknown_ops:
         raise ConfigError(f"unknown ops settings: {', '.join(sorted(unknown_ops))}")
     ops.setdefault("metrics_token", os.environ.get("HEPCORE_METRICS_TOKEN", ""))
+    if not isinstance(outbound, dict):
+        raise ConfigError("[outbound] must be a table")
     data.pop("data_dir", None)
     if data:
         raise ConfigError(f"unknown top-level settings: {', '.join(sorted(data))}")
@@ -154,6 +184,10 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     unknown = set(server) - known_server
     if unknown:
         raise ConfigError(f"unknown server settings: {', '.join(sorted(unknown))}")
+    known_outbound = {"allow", "connect_timeout", "read_timeout", "total_timeout", "user_agent"}
+    unknown = set(outbound) - known_outbound
+    if unknown:
+        raise ConfigError(f"unknown outbound settings: {', '.join(sorted(unknown))}")
     return Config(
         data_dir=data_dir,
         secrets=read_secrets(data_dir),
@@ -162,6 +196,7 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
         storage_options=storage,
         limits_backend=str(limits.pop("backend", "sqlite")),
         blocked_plugins=list(plugins.get("blocked", [])),
+        **{f"outbound_{key}": value for key, value in outbound.items()},
         **ops,
         **server,
     )
@@ -205,6 +240,17 @@ backend = "sqlite"
 [plugins]
 # Entry-point names of plugins to leave out, e.g. ["images"].
 blocked = []
+
+# The outbound fetcher (CDN URL uploads, webhooks) refuses private, loopback,
+# link-local and other reserved addresses. List hostnames, IPs or CIDRs here to
+# allow some of them anyway (nothing is allowed by default). Times in seconds.
+#
+# [outbound]
+# allow = ["10.0.0.0/8", "intranet.example.org"]
+# connect_timeout = 5
+# read_timeout = 30
+# total_timeout = 60
+# user_agent = "hepcore"
 
 [ops]
 # GET /healthz: 200 when the database and storage answer, else 503 (for load

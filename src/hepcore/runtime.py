@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from typing import Any
 
 import pluggy
@@ -27,6 +28,7 @@ from .inspection import Rejection, UploadCandidate
 from .jobs import Jobs
 from .limits import QuotaStore, RateLimiter
 from .migrations import core as core_migrations
+from .outbound import Fetcher, OutboundPolicy
 from .plugins import make_plugin_manager
 from .service import Service
 from .storage import Storage
@@ -81,6 +83,21 @@ class Runtime:
         if self._signer is None:
             self._signer = TokenSigner(self.config.secrets, self.clock)
         return self._signer
+
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        """The safe outbound :class:`~hepcore.outbound.Fetcher`, from ``[outbound]``.
+
+        Built on first use. Tests may assign their own (one with a resolver they control).
+        """
+        config = self.config
+        return Fetcher(OutboundPolicy(
+            allow=tuple(config.outbound_allow),
+            connect_timeout=config.outbound_connect_timeout,
+            read_timeout=config.outbound_read_timeout,
+            total_timeout=config.outbound_total_timeout,
+            user_agent=config.outbound_user_agent,
+        ))
 
     def _load_services(self) -> None:
         for group in self.pm.hook.hepcore_register_services(runtime=self):
