@@ -221,6 +221,9 @@ def _key_for(runtime: Any, key_id: str) -> Any:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    if args.service == "cdn" and not (args.label or "").strip():
+        # CDN keys are named (the name is part of the API); `hepcore cdn key` checks names.
+        raise ConfigError("cdn keys need a name: pass --label NAME (or use hepcore cdn key)")
     runtime = _runtime(args)
     account = runtime.accounts.by_name(args.account)
     token, record = runtime.keys.create(args.service, account.id, label=args.label)

@@ -95,18 +95,22 @@ class FormReader:
 
     ``body_limit`` caps the total bytes read (the whole body, fields and
     framing included); passing it raises :class:`BodyTooLarge`. Framing
-    errors raise :class:`MalformedBody`.
+    errors raise :class:`MalformedBody`. ``header_charset`` decodes part headers
+    (``"latin-1"`` keeps every byte of a filename, for a caller that decodes it
+    itself).
     """
 
     def __init__(self, body: BodyReader, boundary: str, *, chunk_size: int = 1024 * 1024,
-                 body_limit: int | None = None, max_parts: int = MAX_PARTS) -> None:
+                 body_limit: int | None = None, max_parts: int = MAX_PARTS,
+                 header_charset: str = "utf8") -> None:
         self._body = body
         self._chunk_size = chunk_size
         self._limit = body_limit
         self._read = 0
         try:
             self._parser = _mp.PushMultipartParser(
-                boundary, max_header_size=MAX_HEADER_SIZE, max_segment_count=max_parts)
+                boundary, max_header_size=MAX_HEADER_SIZE, max_segment_count=max_parts,
+                header_charset=header_charset)
         except _mp.MultipartError as exc:
             raise MalformedBody(str(exc)) from None
         self._events = self._pump()

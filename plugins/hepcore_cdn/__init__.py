@@ -1,0 +1,21 @@
+"""hepcore's Hack Club CDN v4-compatible service, registered through the ``hepcore`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hepcore import hookimpl
+
+from .service import CdnService
+
+
+@hookimpl
+def hepcore_register_services(runtime: Any) -> list[Any]:
+    return [CdnService(runtime, runtime.config.service("cdn"))]
+
+
+@hookimpl
+def hepcore_cli_commands(subparsers: Any) -> None:
+    from .cli import add_commands
+
+    add_commands(subparsers)

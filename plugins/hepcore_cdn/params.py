@@ -1,0 +1,95 @@
+"""Request parameters as upstream's framework gathers them (spec section 3):
+the query string, then a JSON, form or multipart body, the body winning.
+Keys ending in ``[]`` collect lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from hepcore.errors import BadRequest, BodyTooLarge, ClientDisconnected, MalformedBody
+from hepcore.http import Request
+from hepcore.multipart import FormReader, boundary_of
+
+BODY_LIMIT = 1024 * 1024
+FIELD_LIMIT = 64 * 1024
+INVALID_JSON = "Invalid JSON body"
+
+
+def _merge_pairs(into: dict[str, Any], pairs: Iterable[tuple[str, str]]) -> None:
+    for key, value in pairs:
+        if key.endswith("[]"):
+            name = key[:-2]
+            current = into.get(name)
+            if isinstance(current, list):
+                current.append(value)
+            else:
+                into[name] = [value]
+        else:
+            into[key] = value
+
+
+def read_params(request: Request) -> dict[str, Any]:
+    """The merged parameters. Malformed JSON is a 400 ``Invalid JSON body``; a
+    body too large or unreadable is a 400 too."""
+    params: dict[str, Any] = {}
+    _merge_pairs(params, parse_qsl(request.query_string, keep_blank_values=True))
+    media = request.media_type
+    try:
+        if media == "application/json" or media.endswith("+json"):
+            raw = request.read_body(BODY_LIMIT)
+            if raw.strip():
+                try:
+                    data = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    raise BadRequest(INVALID_JSON) from None
+                if isinstance(data, dict):
+                    params.update(data)
+        elif media == "application/x-www-form-urlencoded":
+            raw = request.read_body(BODY_LIMIT)
+            text = raw.decode("utf-8", "replace")
+            _merge_pairs(params, parse_qsl(text, keep_blank_values=True))
+        elif media == "multipart/form-data":
+            boundary = boundary_of(request.content_type)
+            if boundary is None:
+                raise BadRequest("Malformed multipart body")
+            pairs: list[tuple[str, str]] = []
+            for part in FormReader(request.body, boundary, chunk_size=64 * 1024,
+                                   body_limit=BODY_LIMIT):
+                if part.is_file:
+                    part.drain()
+                else:
+                    pairs.append((part.name, part.read(FIELD_LIMIT).decode("utf-8", "replace")))
+            _merge_pairs(params, pairs)
+    except BodyTooLarge:
+        raise BadRequest("Request body too large") from None
+    except (MalformedBody, ClientDisconnected):
+        if media == "application/json":
+            raise BadRequest(INVALID_JSON) from None
+        raise BadRequest("Malformed request body") from None
+    return params
+
+
+def string_param(params: dict[str, Any], name: str) -> str | None:
+    """``params[name]`` as a string, ``None`` when absent or null; any other
+    type is a 400 ``<name> must be a string``."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    return value
+
+
+def list_param(params: dict[str, Any], name: str) -> list[str]:
+    """``params[name]`` as a list of strings (a single string is a list of one);
+    blank entries dropped."""
+    value = params.get(name)
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        raise BadRequest(f"{name} must be an array of strings")
+    return [v for v in values if v.strip()]

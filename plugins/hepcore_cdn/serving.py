@@ -1,0 +1,144 @@
+"""Public routes of the CDN (spec section 8): files at ``/:id/*filename``, the
+CORS preflight, ``/rescue`` and ``/up``. A mixin of the service."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from hepcore.errors import NotFound
+from hepcore.http import Request, Response
+from hepcore.service import Route
+from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
+
+from .store import UUID_RE
+
+if TYPE_CHECKING:
+    from .service import CdnService
+
+log = logging.getLogger("hepcore.cdn")
+
+FILE_CACHE = "max-age=31536000, public"
+RESCUE_CACHE = "max-age=604800, public"
+CORS = ("Access-Control-Allow-Origin", "*")
+PREFLIGHT = [CORS, ("Access-Control-Allow-Headers", "*"),
+             ("Access-Control-Allow-Methods", "GET, HEAD"), ("Access-Control-Max-Age", "86400")]
+FILE_PATH = re.compile(r"^/([^/]+)/(.+)$", re.DOTALL)
+IMAGE_URL = re.compile(r"\.(png|jpe?g)\Z", re.IGNORECASE)
+UP_PAGE = (b'<!DOCTYPE html><html><body style="background-color: green"></body></html>')
+
+
+def empty(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
+    """A response without a body. An explicit type, or the web layer would call it JSON."""
+    extra = [] if status == 204 else [("Content-Type", "text/plain; charset=utf-8")]
+    return Response(status, [*(headers or []), *extra, ("Content-Length", "0")], None)
+
+
+def placeholder_svg(host: str) -> bytes:
+    """The 800x400 "not rescued yet" image (8.3); ``host`` is escaped."""
+    lines = [("404", 150, 72, "bold"), ("Original URL not found in CDN", 215, 28, "bold"),
+             ("This file hasn't been uploaded or rescued yet.", 260, 20, "normal"),
+             (f"Try uploading it at {host}", 300, 20, "normal")]
+    texts = "".join(
+        f'<text x="400" y="{y}" font-family="sans-serif" font-size="{size}"'
+        f' font-weight="{weight}" fill="#8B1E2B" text-anchor="middle">{escape(text)}</text>'
+        for text, y, size, weight in lines)
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="800" height="400"'
+        ' viewBox="0 0 800 400"><rect width="800" height="400" fill="#FBECED"/>'
+        f"{texts}</svg>").encode()
+
+
+class ServingRoutes:
+    def serving_routes(self: CdnService, quick: bool) -> list[Route]:
+        return [
+            Route(("GET",), "/up", self.up, "up", "Health check", inline=True),
+            Route(("GET",), "/rescue", self.rescue, "rescue",
+                  "Find an upload by its original URL", inline=quick),
+            Route(("GET", "HEAD"), "/{upload_id}/{filename}", self.serve_file, "file",
+                  "Serve a file (redirect or bytes)", inline=quick),
+            Route(("OPTIONS",), "/{upload_id}/{filename}", self.preflight, "preflight",
+                  "CORS preflight"),
+        ]
+
+    def redirect_url(self: CdnService, key: str) -> str | None:
+        """Where redirect mode sends clients, or ``None`` in direct mode (C2)."""
+        if self.storage_public_base:
+            return f"{self.storage_public_base}/{key}"
+        return self.storage.public_url(key)
+
+    def serve_file(self: CdnService, request: Request) -> Response:
+        upload_id, filename = request.params["upload_id"], request.params["filename"]
+        if not UUID_RE.match(upload_id) or not filename:
+            return empty(404)
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            return empty(404, [CORS])
+        location = self.redirect_url(upload.storage_key)
+        if location is not None:
+            return empty(302, [("Location", location), ("Cache-Control", FILE_CACHE), CORS])
+        headers = [("Cache-Control", FILE_CACHE), CORS,
+                   ("Content-Disposition", content_disposition("inline", upload.filename)),
+                   ("X-Content-Type-Options", "nosniff")]
+        if is_active_type(upload.content_type):
+            headers.append(("Content-Security-Policy", SANDBOX_CSP))
+        config = self.runtime.config
+        try:
+            served = serve_object(request, self.storage, upload.storage_key, size=upload.size,
+                                  etag=f'"{upload.sha256}"', content_type=upload.content_type,
+                                  headers=headers, serve_mode=config.serve_mode,
+                                  accel_prefix=config.accel_prefix)
+        except FileNotFoundError:
+            log.error("bytes missing for %s (%s)", upload.id, upload.storage_key)
+            return empty(404, [CORS])
+        return served.response
+
+    def preflight(self: CdnService, request: Request) -> Response:
+        if not UUID_RE.match(request.params["upload_id"]) or not request.params["filename"]:
+            return empty(404)
+        return empty(204, PREFLIGHT)
+
+    def rescue(self: CdnService, request: Request) -> Response:
+        url = request.query_value("url")
+        if url is None or not url.strip():
+            return empty(400, [CORS])
+        upload = self.uploads.by_original_url(url)
+        if upload is not None:
+            location = self.file_url(self.base_for(request), upload)
+            return empty(302, [("Location", location), ("Cache-Control", RESCUE_CACHE), CORS])
+        if IMAGE_URL.search(url):
+            host = urlsplit(self.base_for(request)).netloc
+            return Response(200, [("Content-Type", "image/svg+xml"), CORS,
+                                  ("X-Content-Type-Options", "nosniff"),
+                                  ("Content-Security-Policy", SANDBOX_CSP)],
+                            placeholder_svg(host))
+        return empty(404, [CORS])
+
+    def up(self: CdnService, request: Request) -> Response:
+        return Response(200, [("Content-Type", "text/html; charset=utf-8")], UP_PAGE)
+
+    def not_found(self: CdnService, request: Request) -> Response:
+        """File paths whose filename holds slashes reach here (the route matches one
+        segment); unknown API paths get the JSON 404; anything else is empty."""
+        m = None if _is_api(request.path) else FILE_PATH.match(request.path)
+        if m is not None and request.method in ("GET", "HEAD", "OPTIONS"):
+            request.params = {"upload_id": m.group(1), "filename": m.group(2)}
+            handler = self.preflight if request.method == "OPTIONS" else self.serve_file
+            return self.handle(handler, request)
+        return self._unknown(request)
+
+    def method_not_allowed(self: CdnService, request: Request, allowed: object) -> Response:
+        """As upstream's router: a method a path does not take is an unknown route."""
+        return self._unknown(request)
+
+    def _unknown(self: CdnService, request: Request) -> Response:
+        if _is_api(request.path):
+            return self.render_error(NotFound("Not found"))
+        return empty(404)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")

@@ -1,0 +1,232 @@
+"""``POST /api/v4/uploads`` (6.4) and the batch service's quota plan (upstream
+"Batch upload" and "Batch service" assertions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon.testing
+import pytest
+from cdnkit import MB, CdnHost, batch, path_of, post_files, rows, stored_files, usage
+from hepcore_cdn.batch import Incoming
+from hepcore_cdn.service import CdnService
+from httpkit import call, multipart
+
+from hepcore import Account, Runtime
+from hepcore.web import create_app
+
+
+def service_of(runtime: Runtime) -> CdnService:
+    return runtime.services["cdn"]  # type: ignore[return-value]
+
+
+def incoming(runtime: Runtime, files: list[tuple[str, bytes]], per_file: int) -> list[Incoming]:
+    """Files as the route hands them to the service: written, not yet committed."""
+    out = []
+    for name, data in files:
+        writer = runtime.storage.writer(max_size=per_file) if len(data) <= per_file else None
+        if writer is not None:
+            writer.write(data)
+        out.append(Incoming(name, len(data), None, writer))
+    return out
+
+
+# --- the route ---------------------------------------------------------------
+
+
+def test_two_files(client: falcon.testing.TestClient, runtime: Runtime, account: Account,
+                   auth: dict[str, str]) -> None:
+    r = batch(client, auth, [("a.png", b"aaa"), ("b b.txt", b"bb")])
+    assert r.status_code == 201
+    assert r.json["failed"] == []
+    assert [u["filename"] for u in r.json["uploads"]] == ["a.png", "b b.txt"]
+    for item, data in zip(r.json["uploads"], (b"aaa", b"bb"), strict=True):
+        assert list(item) == ["id", "filename", "size", "content_type", "url", "created_at"]
+        assert item["url"].startswith(f"http://falconframework.org/{item['id']}/")
+        assert client.simulate_get(path_of(item["url"])).content == data
+    assert r.json["uploads"][1]["content_type"] == "text/plain; charset=utf-8"
+    assert len(rows(runtime, account.id)) == 2
+    assert usage(runtime, account.id) == (5, 2)
+
+
+@pytest.mark.parametrize("parts", [
+    [], [("files", "a.png", None, b"a")], [("file", "a.png", None, b"a")],
+    [("files[]", None, None, b"a field, not a file")], [("files[]", "", None, b"a")],
+    [("files[]", "  ", None, b"a blank name")],
+])
+def test_missing_files(client: falcon.testing.TestClient, runtime: Runtime,
+                       auth: dict[str, str], parts: list) -> None:
+    r = post_files(client, "/api/v4/uploads", parts, auth)
+    assert (r.status_code, r.json) == (400, {"error": "Missing files[] parameter"})
+    r = client.simulate_post("/api/v4/uploads", json={"files": []}, headers=auth)
+    assert (r.status_code, r.json) == (400, {"error": "Missing files[] parameter"})
+    assert stored_files(runtime) == []
+
+
+def test_41_files_store_nothing(client: falcon.testing.TestClient, runtime: Runtime,
+                                account: Account, auth: dict[str, str]) -> None:
+    r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(41)])
+    assert r.status_code == 400
+    assert r.json == {"error": "Too many files", "detail": "Maximum 40 files per batch, got 41"}
+    assert rows(runtime) == [] and stored_files(runtime) == []
+    assert usage(runtime, account.id) == (0, 0)
+    r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(200)])
+    assert r.json["detail"] == "Maximum 40 files per batch, got 200"
+    assert stored_files(runtime) == []
+
+
+def test_40_files_are_fine(client: falcon.testing.TestClient, auth: dict[str, str]) -> None:
+    r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(40)])
+    assert r.status_code == 201
+    assert len(r.json["uploads"]) == 40
+
+
+def test_partial_failure_keeps_request_order(client: falcon.testing.TestClient,
+                                             runtime: Runtime, account: Account,
+                                             auth: dict[str, str]) -> None:
+    big = b"\0" * (10 * MB + 1)
+    r = batch(client, auth, [("a.txt", b"a"), ("too?big.bin", big), ("b.txt", b"b")])
+    assert r.status_code == 201
+    assert [u["filename"] for u in r.json["uploads"]] == ["a.txt", "b.txt"]
+    assert r.json["failed"] == [{"filename": "too?big.bin",
+                                 "reason": "File size (10 MB) exceeds limit of 10 MB"}]
+    assert usage(runtime, account.id) == (2, 2)
+    assert len(stored_files(runtime)) == 2
+
+
+def test_nothing_stored_is_422(cdn_host: Callable[..., CdnHost]) -> None:
+    host = cdn_host(settings={"cdn_storage_limit": 10})
+    r = batch(host.client(), host.auth, [("a.bin", b"x" * 11)])
+    assert r.status_code == 422
+    assert r.json == {"uploads": [], "failed": [
+        {"filename": "a.bin", "reason": "Would exceed storage quota (10 Bytes remaining)"}]}
+    assert stored_files(host.runtime) == []
+
+
+def test_request_too_large(runtime: Runtime, app_kind: str, auth: dict[str, str]) -> None:
+    app = create_app(runtime, asgi=app_kind == "asgi")
+    body, ctype = multipart([("files[]", "a.bin", None, b"x")])
+    r = call(app, "POST", "/api/v4/uploads", body=body[:20],
+             headers=[*auth.items(), ("Content-Type", ctype),
+                      ("Content-Length", str(40 * 10 * MB + 64 * 1024 + 1))])
+    assert r.status == 413
+    assert r.body == b'{"error":"Request too large"}'
+
+
+def test_chunked_body_over_the_batch_limit(cdn_host: Callable[..., CdnHost]) -> None:
+    host = cdn_host(settings={"cdn_max_file_size": 100})
+    body, ctype = multipart([("files[]", "a.bin", None, b"x" * (40 * 100 + 70 * 1024))])
+    r = call(host.client().app, "POST", "/api/v4/uploads", body=[body], chunked=True,
+             headers=[*host.auth.items(), ("Content-Type", ctype)])
+    assert r.status == 413
+    assert stored_files(host.runtime) == []
+
+
+# --- the batch service (quota logic, unverified tier) -------------------------
+
+
+def test_three_1mb_files(runtime: Runtime, account: Account) -> None:
+    result = service_of(runtime).store_batch(
+        account, incoming(runtime, [(f"{i}.bin", b"\1" * MB) for i in range(3)], 10 * MB))
+    assert len(result.uploads) == 3 and result.failed == []
+
+
+def test_one_file_one_byte_over_the_limit(runtime: Runtime, account: Account) -> None:
+    result = service_of(runtime).store_batch(
+        account, incoming(runtime, [("ok.bin", b"\1" * MB), ("big.bin", b"\2" * (10 * MB + 1))],
+                          10 * MB))
+    assert [u.filename for u in result.uploads] == ["ok.bin"]
+    assert result.failed == [{"filename": "big.bin",
+                              "reason": "File size (10 MB) exceeds limit of 10 MB"}]
+    assert "exceeds limit" in result.failed[0]["reason"]
+
+
+def test_seven_10mb_files(runtime: Runtime, account: Account) -> None:
+    files = [(f"{i}.bin", bytes([i]) * (10 * MB)) for i in range(7)]
+    result = service_of(runtime).store_batch(account, incoming(runtime, files, 10 * MB))
+    assert [u.filename for u in result.uploads] == [f"{i}.bin" for i in range(5)]
+    assert result.failed == [{"filename": f"{i}.bin",
+                              "reason": "Would exceed storage quota (0 Bytes remaining)"}
+                             for i in (5, 6)]
+    assert all("exceed storage quota" in f["reason"] for f in result.failed)
+    assert usage(runtime, account.id) == (50 * MB, 5)
+    assert len(stored_files(runtime)) == 5
+
+
+def test_quota_is_decided_before_the_first_write(runtime: Runtime, account: Account) -> None:
+    files = [("a.txt", b"a"), ("too-big.txt", b"x" * (10 * MB + 1)), ("b.txt", b"b")]
+    result = service_of(runtime).store_batch(account, incoming(runtime, files, 10 * MB))
+    assert [u.filename for u in result.uploads] == ["a.txt", "b.txt"]
+    assert [f["filename"] for f in result.failed] == ["too-big.txt"]
+
+
+def test_remaining_quota_counts_accepted_files(cdn_host: Callable[..., CdnHost]) -> None:
+    host = cdn_host(settings={"cdn_storage_limit": 2 * MB + 10})
+    service = service_of(host.runtime)
+    files = [("a", b"a" * MB), ("b", b"b" * (MB + 20)), ("c", b"c" * MB), ("d", b"d" * 11),
+             ("e", b"e" * 10)]
+    result = service.store_batch(host.account, incoming(host.runtime, files, 10 * MB))
+    assert [u.filename for u in result.uploads] == ["a", "c", "e"]
+    assert result.failed == [
+        {"filename": "b", "reason": "Would exceed storage quota (1 MB remaining)"},
+        {"filename": "d", "reason": "Would exceed storage quota (10 Bytes remaining)"}]
+    assert usage(host.runtime, host.account.id) == (2 * MB + 10, 3)
+    host2 = cdn_host(settings={"cdn_storage_limit": 3 * MB})
+    result = service_of(host2.runtime).store_batch(
+        host2.account, incoming(host2.runtime, [("a", b"a" * (MB + 300_000)),
+                                                ("b", b"b" * (2 * MB))], 10 * MB))
+    assert result.failed == [{"filename": "b",
+                              "reason": "Would exceed storage quota (1.71 MB remaining)"}]
+
+
+def test_account_already_over_the_total(runtime: Runtime, account: Account) -> None:
+    runtime.quotas.charge(f"cdn:{account.id}", 50 * MB)
+    result = service_of(runtime).store_batch(
+        account, incoming(runtime, [("a.txt", b"a"), ("b.txt", b""),
+                                    ("c.bin", b"c" * (10 * MB + 1))], 10 * MB))
+    assert result.uploads == []
+    assert [f["reason"] for f in result.failed] == ["Storage quota already exceeded"] * 3
+    assert stored_files(runtime) == []
+
+
+def test_42_files_given_to_the_service(runtime: Runtime, account: Account) -> None:
+    result = service_of(runtime).store_batch(
+        account, incoming(runtime, [(f"{i}.txt", b"x") for i in range(42)], 10 * MB))
+    assert len(result.uploads) == 40
+    assert result.failed == [{"filename": f"{i}.txt",
+                              "reason": "Too many files in batch (maximum is 40)"}
+                             for i in (40, 41)]
+    assert all("Too many files in batch" in f["reason"] for f in result.failed)
+
+
+def test_text_plain_is_normalised(runtime: Runtime, account: Account) -> None:
+    writer = runtime.storage.writer(max_size=10 * MB)
+    writer.write(b"hello")
+    result = service_of(runtime).store_batch(account, [Incoming("a.txt", 5, "text/plain",
+                                                                writer)])
+    assert result.uploads[0].content_type == "text/plain; charset=utf-8"
+
+
+def test_concurrent_uploads_past_the_quota_are_removed(cdn_host: Callable[..., CdnHost]) -> None:
+    """Another upload lands between the plan and the writes: the batch's files that
+    no longer fit are removed and reported, and usage never passes the total."""
+    host = cdn_host(settings={"cdn_storage_limit": 100})
+    service = service_of(host.runtime)
+    files = incoming(host.runtime, [("a?.bin", b"a" * 40), ("b?.bin", b"b" * 40)], 100)
+    original = service.quota
+
+    def raced(account: Account) -> object:
+        quota = original(account)
+        host.runtime.quotas.charge(f"cdn:{account.id}", 50)  # a concurrent upload
+        return quota
+
+    service.quota = raced  # type: ignore[method-assign]
+    try:
+        result = service.store_batch(host.account, files)
+    finally:
+        service.quota = original  # type: ignore[method-assign]
+    assert [u.filename for u in result.uploads] == ["a-.bin"]
+    assert result.failed == [{"filename": "b-.bin",
+                              "reason": "Removed: concurrent uploads exceeded quota"}]
+    assert usage(host.runtime, host.account.id) == (90, 2)
+    assert len(stored_files(host.runtime)) == 1

@@ -1,0 +1,256 @@
+"""Public serving (section 8): ``/:id/*filename`` in direct and redirect mode,
+the CORS preflight, ``/rescue`` and ``/up``."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from xml.etree import ElementTree
+
+import falcon.testing
+import pytest
+from cdnkit import CdnHost, path_of, upload
+from hepcore_cdn.service import CdnService
+
+from hepcore import Account, Runtime
+from hepcore.errors import QuotaExceeded
+from hepcore.testing import FakeClock
+
+CACHE = "max-age=31536000, public"
+RANDOM_ID = "0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6"
+
+
+def test_direct_mode_headers(client: falcon.testing.TestClient, auth: dict[str, str]) -> None:
+    data = bytes(range(256)) * 10
+    item = upload(client, auth, "blob data.bin", data).json
+    r = client.simulate_get(path_of(item["url"]))
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    assert r.headers["Content-Length"] == str(len(data))
+    assert r.headers["Cache-Control"] == CACHE
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["Content-Disposition"] == 'inline; filename="blob data.bin"'
+    assert r.headers["ETag"] == '"' + hashlib.sha256(data).hexdigest() + '"'
+    assert r.headers["Accept-Ranges"] == "bytes"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in r.headers
+
+
+def test_ranges_head_and_conditional_get(client: falcon.testing.TestClient,
+                                         auth: dict[str, str]) -> None:
+    data = b"0123456789" * 100
+    path = path_of(upload(client, auth, "digits.txt", data).json["url"])
+    r = client.simulate_get(path, headers={"Range": "bytes=10-19"})
+    assert (r.status_code, r.content) == (206, b"0123456789")
+    assert r.headers["Content-Range"] == "bytes 10-19/1000"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    r = client.simulate_get(path, headers={"Range": "bytes=-3"})
+    assert (r.status_code, r.content) == (206, b"789")
+    r = client.simulate_get(path, headers={"Range": "bytes=5000-"})
+    assert (r.status_code, r.headers["Content-Range"]) == (416, "bytes */1000")
+    head = client.simulate_head(path)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Length"] == "1000"
+    assert head.headers["Content-Type"] == "text/plain; charset=utf-8"
+    etag = head.headers["ETag"]
+    r = client.simulate_get(path, headers={"If-None-Match": etag})
+    assert (r.status_code, r.content) == (304, b"")
+
+
+def test_the_filename_segment_is_ignored(client: falcon.testing.TestClient,
+                                         auth: dict[str, str]) -> None:
+    item = upload(client, auth, "real.txt", b"abc").json
+    for name in ("other.png", "x", "a/b/c.txt", "%2F..%2F..", "real.txt/"):
+        r = client.simulate_get(f"/{item['id']}/{name}")
+        assert (r.status_code, r.content) == (200, b"abc"), name
+    assert client.simulate_options(f"/{item['id']}/a/b").status_code == 204
+
+
+@pytest.mark.parametrize("path", [
+    "/" + RANDOM_ID.upper() + "/x.png", "/" + RANDOM_ID + "/", "/" + RANDOM_ID, "/nope/x.png",
+    "/0190f1a2b3c47d5e8f90a1b2c3d4e5f6/x.png", "/", "/favicon.ico", "/x/y/z",
+])
+def test_malformed_paths_are_empty_404s(client: falcon.testing.TestClient, path: str) -> None:
+    r = client.simulate_get(path)
+    assert (r.status_code, r.content) == (404, b"")
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_other_methods_on_file_paths(client: falcon.testing.TestClient,
+                                     auth: dict[str, str]) -> None:
+    item = upload(client, auth, "a.txt", b"x").json
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        for path in (path_of(item["url"]), path_of(item["url"]) + "/deeper", "/up", "/rescue"):
+            r = client.simulate_request(method, path, headers=auth)
+            assert (r.status_code, r.content) == (404, b""), (method, path)
+    assert client.simulate_get(path_of(item["url"])).content == b"x"
+
+
+def test_unknown_id_is_an_empty_404_with_cors(client: falcon.testing.TestClient) -> None:
+    for method in ("GET", "HEAD"):
+        r = client.simulate_request(method, f"/{RANDOM_ID}/test.png")
+        assert (r.status_code, r.content) == (404, b"")
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_active_types_are_sandboxed(client: falcon.testing.TestClient,
+                                    auth: dict[str, str]) -> None:
+    for name, data in [("page.html", b"<!doctype html><script>alert(1)</script>"),
+                       ("image.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>'),
+                       ("x.js", b"alert(1)")]:
+        r = client.simulate_get(path_of(upload(client, auth, name, data).json["url"]))
+        assert r.headers["Content-Security-Policy"] == "default-src 'none'; sandbox", name
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_hostile_display_names_in_headers(client: falcon.testing.TestClient, runtime: Runtime,
+                                          auth: dict[str, str]) -> None:
+    item = upload(client, auth, "a.txt", b"x").json
+    r = client.simulate_patch(f"/api/v4/uploads/{item['id']}/rename",
+                              json={"filename": 'é "quoted"\r\nX-Evil: 1.txt'}, headers=auth)
+    assert r.json["filename"] == "é -quoted---X-Evil- 1.txt"
+    got = client.simulate_get(path_of(r.json["url"]))
+    assert got.headers["Content-Disposition"] == (
+        "inline; filename=\"_ -quoted---X-Evil- 1.txt\"; filename*=UTF-8''"
+        "%C3%A9%20-quoted---X-Evil-%201.txt")
+    assert "X-Evil" not in got.headers
+
+
+def test_redirect_mode(cdn_host: Callable[..., CdnHost]) -> None:
+    host = cdn_host(options={"storage_public_base_url": "https://cdn.hackclub-assets.com/"})
+    client = host.client()
+    item = upload(client, host.auth, "photo (1).jpg", b"\xff\xd8\xffjpeg").json
+    for method in ("GET", "HEAD"):
+        r = client.simulate_request(method, path_of(item["url"]))
+        assert (r.status_code, r.content) == (302, b"")
+        assert r.headers["Location"] == \
+            f"https://cdn.hackclub-assets.com/cdn/{item['id']}/photo__1_.jpg"
+        assert r.headers["Cache-Control"] == CACHE
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+    renamed = client.simulate_patch(f"/api/v4/uploads/{item['id']}/rename",
+                                    json={"filename": "new"}, headers=host.auth).json
+    r = client.simulate_get(path_of(renamed["url"]))
+    assert r.headers["Location"].endswith(f"/cdn/{item['id']}/photo__1_.jpg")
+
+
+def test_redirect_mode_from_the_storage_backend(cdn_host: Callable[..., CdnHost]) -> None:
+    host = cdn_host(storage_options={"public_base_url": "https://files.example.org"})
+    item = upload(host.client(), host.auth, "a.txt", b"x").json
+    r = host.client().simulate_get(path_of(item["url"]))
+    assert r.status_code == 302
+    assert r.headers["Location"] == f"https://files.example.org/cdn/{item['id']}/a.txt"
+
+
+# --- OPTIONS --------------------------------------------------------------------
+
+
+def test_preflight(client: falcon.testing.TestClient) -> None:
+    r = client.simulate_options(f"/{uuid.uuid4()}/test.png", headers={
+        "Origin": "https://example.com", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "range, x-accept-encoding"})
+    assert (r.status_code, r.content) == (204, b"")
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["Access-Control-Allow-Headers"] == "*"
+    assert r.headers["Access-Control-Allow-Methods"] == "GET, HEAD"
+    assert r.headers["Access-Control-Max-Age"] == "86400"
+    r = client.simulate_options("/not-an-id/test.png")
+    assert (r.status_code, r.content) == (404, b"")
+
+
+# --- /rescue -------------------------------------------------------------------
+
+
+def rescued(runtime: Runtime, account: Account, original_url: str, name: str = "a.png") -> str:
+    service: CdnService = runtime.services["cdn"]  # type: ignore[assignment]
+    writer = runtime.storage.writer()
+    writer.write(b"\x89PNG\r\n\x1a\nfake")
+    upload_ = service.store(writer, account, filename=name, content_type="image/png",
+                            total=10**9, original_url=original_url)
+    return upload_.id
+
+
+def test_rescue_found(client: falcon.testing.TestClient, runtime: Runtime,
+                      account: Account) -> None:
+    url = "https://cloud-abc.hackclub.com/old pic.png?x=1"
+    upload_id = rescued(runtime, account, url, "old pic.png")
+    r = client.simulate_get("/rescue", query_string="url=" + _q(url))
+    assert (r.status_code, r.content) == (302, b"")
+    assert r.headers["Location"] == f"http://falconframework.org/{upload_id}/old%20pic.png"
+    assert r.headers["Cache-Control"] == "max-age=604800, public"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    r = client.simulate_get("/rescue", query_string="url=" + _q(url.upper()))
+    assert r.status_code == 404  # an exact match only
+
+
+def _q(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+@pytest.mark.parametrize("url", ["https://x/a.png", "https://x/a.JPG", "https://x/a.jpeg",
+                                 "http://x/a.b.PnG"])
+def test_rescue_placeholder(client: falcon.testing.TestClient, url: str) -> None:
+    r = client.simulate_get("/rescue", query_string="url=" + _q(url))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "image/svg+xml"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    svg = ElementTree.fromstring(r.content)
+    assert (svg.get("width"), svg.get("height")) == ("800", "400")
+    assert svg.find("{http://www.w3.org/2000/svg}rect").get("fill") == "#FBECED"
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts == ["404", "Original URL not found in CDN",
+                     "This file hasn't been uploaded or rescued yet.",
+                     "Try uploading it at falconframework.org"]
+
+
+@pytest.mark.parametrize("url", ["https://x/a.gif", "https://x/a.png?x=1", "https://x/a.pngx",
+                                 "https://x/png", "https://x/a.png/"])
+def test_rescue_not_found(client: falcon.testing.TestClient, url: str) -> None:
+    r = client.simulate_get("/rescue", query_string="url=" + _q(url))
+    assert (r.status_code, r.content) == (404, b"")
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("query", ["", "url=", "url=%20%20", "other=1"])
+def test_rescue_without_url(client: falcon.testing.TestClient, query: str) -> None:
+    r = client.simulate_get("/rescue", query_string=query)
+    assert (r.status_code, r.content) == (400, b"")
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_rescue_placeholder_escapes_the_host(runtime: Runtime, app_kind: str) -> None:
+    from httpkit import call
+
+    from hepcore.web import create_app
+
+    r = call(create_app(runtime, asgi=app_kind == "asgi"), "GET", "/rescue",
+             query="url=x.png", host="a<b>&c")
+    assert b"<b>" not in r.body and b"a&lt;b&gt;&amp;c" in r.body
+
+
+def test_rescue_finds_the_first_upload(client: falcon.testing.TestClient, runtime: Runtime,
+                                       account: Account, clock: FakeClock) -> None:
+    first = rescued(runtime, account, "https://x/dup.png")
+    clock.advance(5)
+    rescued(runtime, account, "https://x/dup.png")
+    r = client.simulate_get("/rescue", query_string="url=https://x/dup.png")
+    assert r.headers["Location"].split("/")[-2] == first
+
+
+def test_up(client: falcon.testing.TestClient) -> None:
+    r = client.simulate_get("/up")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_store_refuses_over_quota(runtime: Runtime, account: Account) -> None:
+    service: CdnService = runtime.services["cdn"]  # type: ignore[assignment]
+    writer = runtime.storage.writer()
+    writer.write(b"12345")
+    with pytest.raises(QuotaExceeded):
+        service.store(writer, account, filename="a", content_type="x/y", total=4)
+    assert list(runtime.storage.keys("cdn/")) == []

@@ -1,0 +1,105 @@
+"""The CDN's pure rules: human sizes (4.4), filename sanitising (4.2), names from
+URLs (6.3), extensions on rename (6.5), UUIDv7 ids and content types (4.3)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from cdnkit import UUID7_RE
+from hepcore_cdn.names import extension, filename_from_url, renamed, sanitize, storage_key
+from hepcore_cdn.sizes import human_size
+from hepcore_cdn.store import uuid7
+from hepcore_cdn.types import detect_type, normalise_declared
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hepcore.storage import check_key
+
+
+@pytest.mark.parametrize(("n", "text"), [
+    (0, "0 Bytes"), (1, "1 Byte"), (2, "2 Bytes"), (1023, "1023 Bytes"), (1024, "1 KB"),
+    (1536, "1.5 KB"), (1237319, "1.18 MB"), (10 * 1024**2, "10 MB"), (10 * 1024**2 + 1, "10 MB"),
+    (100 * 1024**2, "100 MB"), (500 * 1024**2, "500 MB"), (50 * 1024**3, "50 GB"),
+    (1048575, "1020 KB"), (1024**4, "1 TB"), (3 * 1024**5, "3070 TB"),
+    (1152, "1.13 KB"), (126 * 1024**2, "126 MB"),
+])
+def test_human_size(n: int, text: str) -> None:
+    assert human_size(n) == text
+
+
+@given(st.integers(min_value=0, max_value=2**60))
+@settings(max_examples=200)
+def test_human_size_form(n: int) -> None:
+    value, unit = human_size(n).split(" ")
+    assert unit in ("Byte", "Bytes", "KB", "MB", "GB", "TB")
+    digits = value.replace(".", "").lstrip("0")
+    assert unit in ("Byte", "Bytes") or len(digits.rstrip("0")) <= 3
+    assert not value.endswith(".") and not (("." in value) and value.endswith("0"))
+
+
+@pytest.mark.parametrize(("name", "clean"), [
+    ("my file?.png", "my file-.png"), ("a/b.txt", "a-b.txt"), ("  x  ", "x"),
+    ("\u202eexe.txt", "-exe.txt"), ("tab\there", "tab-here"), ("a\\b", "a-b"),
+    ("100%.txt", "100-.txt"), ("$|:;<>?*\"", "---------"), ("ok-name_1.tar.gz", "ok-name_1.tar.gz"),
+    ("\ud800bad", "\ufffdbad"),
+])
+def test_sanitize(name: str, clean: str) -> None:
+    assert sanitize(name) == clean
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300)
+def test_sanitised_names_are_safe(name: str) -> None:
+    clean = sanitize(name)
+    assert not set(clean) & set('\u202e%$|:;/<>?*"\t\r\n\\')
+    assert clean == clean.strip() or clean.strip() == ""
+    clean.encode("utf-8")
+    assert sanitize(clean) == clean
+    check_key(storage_key("0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6", clean))
+
+
+@pytest.mark.parametrize(("url", "name"), [
+    ("https://example.com/test.jpg", "test.jpg"), ("https://example.com", "download"),
+    ("https://example.com/", "-"), ("https://example.com/a/b/", "b"),
+    ("https://example.com/a%20b.png?x=y#f", "a-20b.png"), ("https://e.com/x?name=y.png", "x"),
+    ("https://e.com/pipe|name", "pipe-name"),
+])
+def test_filename_from_url(url: str, name: str) -> None:
+    assert filename_from_url(url) == name
+
+
+@pytest.mark.parametrize(("old", "new", "result"), [
+    ("before.png", "after", "after.png"), ("before.png", "after.jpg", "after.jpg"),
+    ("before", "after", "after"), ("x.tar.gz", "y", "y.gz"), ("before.png", ".env", ".env.png"),
+    (".bashrc", "profile", "profile"), ("a.", "b", "b"),
+])
+def test_renamed(old: str, new: str, result: str) -> None:
+    assert renamed(old, new) == result
+    assert extension(".bashrc") == "" and extension("a.b") == ".b"
+
+
+def test_uuid7() -> None:
+    ids = [uuid7(1_780_000_000.123) for _ in range(200)]
+    assert len(set(ids)) == 200
+    for value in ids:
+        assert re.fullmatch(UUID7_RE, value)
+        parsed = uuid.UUID(value)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert parsed.int >> 80 == 1_780_000_000_123
+    assert uuid7(1.0) < uuid7(2.0)
+
+
+def test_detect_type() -> None:
+    assert detect_type(b"PK\x03\x04", "book.epub", None) == "application/epub+zip"
+    assert detect_type(b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>",
+                       "x", None) == "image/svg+xml"
+    assert detect_type(b"<?xml version='1.0'?><feed/>", "feed.atom", None) == \
+        "application/atom+xml"
+    assert detect_type(b"\x00\x00\x00\x18ftypM4A ", "song.m4a", None).startswith("audio/")
+    assert detect_type(b"", "empty.json", None) == "application/json"
+    assert detect_type(b"", "", "TEXT/Plain") == "text/plain; charset=utf-8"
+    assert normalise_declared("image/png; name=x") == "image/png"
+    assert normalise_declared("image/png\r\nX-Evil: 1") is None
+    assert normalise_declared("*/*") is None
