@@ -1,0 +1,150 @@
+"""The Fixitfy-compatible image service: keys and upload tokens, the image
+pipeline, dedupe, one-shot delete links, serving and the management API.
+
+Spec: shared/spec/images.md (webhooks, section 10, live in :mod:`.webhooks`).
+Handlers are plain sync code on core objects; both web shells call them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from hepcore.envelope import CodeEnvelope
+from hepcore.http import Request, Response
+from hepcore.limits import Limit
+from hepcore.service import Route, Service
+from hepcore.storage import LocalStorage
+
+from .auth import Authentication
+from .errors import ImagesError, ImagesMethodNotAllowed, ImagesNotFound
+from .manage import Management
+from .migrations import images as images_migrations
+from .pipeline import UploadPipeline
+from .store import UploadStore
+from .tokens import UploadTokenCodec
+from .webhooks import Webhooks
+
+log = logging.getLogger("hepcore.images")
+
+MIB = 1024 * 1024
+DEFAULT_MAX_BYTES = 20 * MIB
+DEFAULT_MAX_MEGAPIXELS = 50
+PURGE_JOB = "images.purge"
+
+
+
+def size_in_mb(limit: int) -> str:
+    """``20``, ``2.5``: a byte limit in MB (MiB) without trailing zeros."""
+    return f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
+
+
+class ImagesEnvelope(CodeEnvelope):
+    """:class:`CodeEnvelope`; a :class:`ServiceError` without a code gets a code
+    derived from its status, so every error body carries one."""
+
+    CODES: ClassVar[dict[int, str]] = {400: "bad_request", 401: "unauthorized", 403: "banned", 404: "not_found",
+             405: "method_not_allowed", 413: "too_large", 415: "unsupported_type",
+             429: "rate_limit"}
+
+    def error(self, err: Any) -> Response:
+        if not err.code:
+            err.code = self.CODES.get(err.status, "internal_error")
+        return super().error(err)
+
+
+class ImagesService(Authentication, UploadPipeline, Management, Service):
+    """Options (``[services.images]``): ``max_file_size`` (20 MiB), ``max_megapixels``
+    (50), ``filename_prefix`` (``FIXITFY-``), ``upload_rate_per_minute`` (30),
+    ``upload_rate_per_day`` (2000), ``manage_rate_per_minute`` (120),
+    ``purge_interval`` (seconds, 60)."""
+
+    name = "images"
+    envelope = ImagesEnvelope()
+    migrations = (images_migrations, Webhooks.migrations)
+
+    def start(self) -> None:
+        opts = self.config.options
+        self.storage = self.runtime.storage
+        self.uploads = UploadStore(self.runtime.db, self.runtime.clock)
+        self.max_bytes = int(opts.get("max_file_size", DEFAULT_MAX_BYTES))
+        self.max_megapixels = float(opts.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS))
+        self.filename_prefix = str(opts.get("filename_prefix", "FIXITFY-"))
+        self.overhead = self.runtime.config.multipart_overhead
+        per_minute = int(opts.get("upload_rate_per_minute", 30))
+        per_day = int(opts.get("upload_rate_per_day", 2000))
+        manage = int(opts.get("manage_rate_per_minute", 120))
+        self.upload_limits = [Limit(per_minute, 60, "minute"), Limit(per_day, 86400, "day")]
+        self.manage_limits = [Limit(manage, 60, "manage")]
+        self.limit_messages = {
+            "minute": f"Rate limit exceeded: {per_minute} uploads per minute.",
+            "day": f"Daily upload limit reached: {per_day} uploads per day.",
+            "manage": f"Rate limit exceeded: {manage} requests per minute.",
+        }
+        self.too_large_message = f"File exceeds the {size_in_mb(self.max_bytes)} MB limit."
+        self.spool_dir = self.runtime.config.data_dir / "images-spool"
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._codec: UploadTokenCodec | None = None
+        self.webhooks = Webhooks(self)
+        self.runtime.jobs.every(PURGE_JOB, float(opts.get("purge_interval", 60)),
+                                self.purge_deleted)
+        self.webhooks.start()
+
+    @property
+    def token_codec(self) -> UploadTokenCodec:
+        if self._codec is None:
+            self._codec = UploadTokenCodec(self.runtime.signer.secrets)
+        return self._codec
+
+    def routes(self) -> list[Route]:
+        key = "images"
+        quick = isinstance(self.storage, LocalStorage)
+        routes = [
+            Route(("POST",), "/api/v1/upload-token", self.api_upload_token, "upload_token",
+                  "Mint a temporary upload token (ut_)", auth=key),
+            Route(("POST",), "/api/v1/upload", self.api_upload, "upload",
+                  "Upload an image (fxf_ key or ut_ token)", auth=key),
+            Route(("DELETE", "POST"), "/api/delete/{token}", self.api_delete_link,
+                  "delete_link", "Delete an upload with its one-shot delete link"),
+            Route(("GET", "HEAD"), "/images/{filename}", self.serve_image, "image",
+                  "Serve an image", inline=quick),
+            Route(("GET",), "/api/v1/uploads", self.api_uploads, "uploads",
+                  "List uploads, newest first", auth=key),
+            Route(("GET",), "/api/v1/uploads/{filename}", self.api_upload_get, "upload_get",
+                  "One upload's metadata", auth=key),
+            Route(("DELETE",), "/api/v1/uploads/{filename}", self.api_upload_delete,
+                  "upload_delete", "Soft-delete an upload", auth=key),
+            Route(("GET",), "/api/v1/me", self.api_me, "me", "Account and key stats", auth=key),
+        ]
+        return routes + self.webhooks.routes()
+
+    def not_found(self, request: Request) -> Response:
+        if request.path.startswith("/images/"):
+            return self._image_not_found()
+        return self.render_error(ImagesNotFound("Not found."))
+
+    def method_not_allowed(self, request: Request, allowed: Any) -> Response:
+        return self.render_error(ImagesMethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
+
+    def render_error(self, err: Any) -> Response:
+        if not isinstance(err, ImagesError) and err.status == 500:
+            err.message = "Internal server error."
+        return self.envelope.error(err)
+
+    # --- background purge ---------------------------------------------------
+
+    def purge_deleted(self) -> int:
+        """Remove the stored bytes of soft-deleted uploads (8.3); how many were removed."""
+        removed = 0
+        for filename, key in self.uploads.unpurged():
+            try:
+                self.storage.delete(key)
+            except OSError:
+                log.warning("could not purge %s", key, exc_info=True)
+                continue
+            self.uploads.mark_purged(filename)
+            removed += 1
+        return removed
+
+    def wake_purge(self) -> None:
+        self.runtime.jobs.wake(PURGE_JOB)

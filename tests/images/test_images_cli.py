@@ -1,0 +1,124 @@
+"""The admin CLI for the image service, run as real subprocesses: keys (10 at
+most), the audit log, role and ban, tags, upload, delete and purge."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from PIL import Image
+
+from hepcore import build_runtime, load_config
+from hepcore.web import create_app
+
+CONFIG = """
+[services.images]
+prefix = "/"
+public_base_url = "https://img.example.org"
+[plugins]
+blocked = ["uploader", "paste", "cdn"]
+"""
+
+
+def hepcore(data: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "hepcore", "--data", str(data), *args],
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "HEPCORE_SECRETS": "cli-secret"})
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    (root / "hepcore.toml").write_text(CONFIG)
+    hepcore(root, "accounts", "create", "carol", "--email", "carol@example.org")
+    return root
+
+
+def new_key(data: Path, label: str | None = None) -> str:
+    extra = ["--label", label] if label else []
+    out = hepcore(data, "keys", "create", "--service", "images", "--account", "carol", *extra)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def me(data: Path, key: str) -> falcon.testing.Result:
+    runtime = build_runtime(load_config(data))
+    try:
+        client = falcon.testing.TestClient(create_app(runtime))
+        return client.simulate_get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    finally:
+        runtime.close()
+
+
+def test_keys_audit_role_and_ban(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEPCORE_SECRETS", "cli-secret")
+    keys = [new_key(data, "ci" if i == 0 else None) for i in range(10)]
+    refused = hepcore(data, "keys", "create", "--service", "images", "--account", "carol",
+                      ok=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("hepcore: error: Key limit reached: an account can have at"
+                                      " most 10 active keys. Revoke one first.")
+    listed = json.loads(hepcore(data, "keys", "list", "--service", "images", "--json").stdout)
+    assert [k["display"] for k in listed] == [k[:8] for k in keys]
+    hepcore(data, "keys", "revoke", listed[-1]["id"])
+    assert me(data, keys[-1]).status_code == 401
+
+    audit = json.loads(hepcore(data, "images", "audit", "--json").stdout)
+    assert [e["action"] for e in audit] == ["api_key.created"] * 10 + ["api_key.revoked"]
+    assert audit[-1]["prefix"] == keys[-1][:8] and audit[-1]["account"] == "carol"
+    assert all(e["time"].endswith("Z") for e in audit)
+    text = hepcore(data, "images", "audit", "--account", "carol").stdout.splitlines()
+    assert len(text) == 11 and "api_key.revoked" in text[-1] and keys[-1][:8] in text[-1]
+
+    assert me(data, keys[0]).json["account"]["role"] == "user"
+    hepcore(data, "images", "role", "carol", "admin")
+    assert me(data, keys[0]).json["account"]["role"] == "admin"
+    hepcore(data, "images", "ban", "carol")
+    assert me(data, keys[0]).json == {"ok": False, "code": "banned",
+                                      "error": "Your account is banned."}
+    hepcore(data, "images", "unban", "carol")
+    assert me(data, keys[0]).status_code == 200
+
+
+def test_upload_tag_list_delete_purge(data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCamera"
+    Image.new("RGB", (20, 10), (1, 2, 3)).save(path, "JPEG", exif=exif.tobytes())
+    reply = json.loads(hepcore(data, "images", "upload", "--account", "carol", str(path)).stdout)
+    name = reply["filename"]
+    assert reply["url"] == f"https://img.example.org/images/{name}"
+    assert reply["delete_url"].startswith("https://img.example.org/api/delete/")
+    stored = data / "files" / "images" / name
+    assert b"SecretCamera" not in stored.read_bytes()
+    again = json.loads(hepcore(data, "images", "upload", "--account", "carol", str(path)).stdout)
+    assert again["duplicate"] is True
+
+    hepcore(data, "images", "tag", name, "redm", "logo")
+    listed = json.loads(hepcore(data, "images", "list", "--account", "carol", "--json").stdout)
+    assert listed["uploads"][0]["tags"] == ["redm", "logo"]
+    assert hepcore(data, "images", "tag", name, "--clear").stdout.strip() == f"{name}: []"
+
+    assert hepcore(data, "images", "delete", name).stdout.strip() == f"deleted {name}"
+    assert stored.exists()
+    assert "1 deleted" in hepcore(data, "images", "purge").stdout
+    assert not stored.exists()
+    missing = hepcore(data, "images", "delete", name, ok=False)
+    assert missing.returncode == 1 and "no live upload" in missing.stderr
+
+
+def test_unsupported_file_from_cli(data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"just text")
+    out = hepcore(data, "images", "upload", "--account", "carol", str(path), ok=False)
+    assert out.returncode != 0
+    assert "Unsupported file type" in out.stderr
+
+

@@ -1,0 +1,209 @@
+"""G3 through ``POST /api/v1/upload``: storage and database failures answer
+``storage_failed`` / ``db_failed`` and leave nothing behind; moderation plugins
+refuse images (section 11) and fail closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+from conftest import Upload, image_bytes
+
+from hepcore import Runtime, hookimpl
+from hepcore.errors import StorageError
+from hepcore.inspection import Rejection, UploadCandidate
+from hepcore.storage import LocalStorage, ObjectWriter
+
+STORAGE_FAILED = (500, {"ok": False, "code": "storage_failed",
+                        "error": "Could not store the image. Retry with exponential backoff."})
+DB_FAILED = (500, {"ok": False, "code": "db_failed",
+                   "error": "Could not save the upload. Retry with exponential backoff."})
+
+
+def err(result: falcon.testing.Result) -> tuple[int, dict[str, Any]]:
+    assert result.headers["Content-Type"] == "application/json"
+    return result.status_code, result.json
+
+
+def assert_nothing_left(runtime: Runtime) -> None:
+    root = Path(runtime.config.data_dir / "files")
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == []
+    assert list((root / ".tmp").iterdir()) == []
+    assert list((runtime.config.data_dir / "images-spool").iterdir()) == []
+    assert runtime.db.one("SELECT count(*) FROM images_uploads")[0] == 0
+    assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 0
+
+
+def webhook(runtime: Runtime, account_id: str) -> None:
+    """An enabled endpoint, so that a committed upload would write an outbox row."""
+    runtime.services["images"].webhooks.create(account_id, "https://example.com/hook")
+
+
+class BrokenWriter(ObjectWriter):
+    def __init__(self, inner: ObjectWriter, fail_on: str) -> None:
+        super().__init__(inner.max_size)
+        self.inner = inner
+        self.fail_on = fail_on
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.fail_on == "write" and self.size + len(data) > 16:
+            self.inner.write(data[: 16 - self.size])  # some bytes reach the disk first
+            raise StorageError("write failed: Input/output error")
+        self.inner.write(data)
+
+    def _commit(self, key: str) -> None:
+        if self.fail_on == "commit":
+            raise StorageError("commit failed: Input/output error")
+        self.inner.commit(key)
+
+    def _abort(self) -> None:
+        self.inner.abort()
+
+
+class FailingStorage(LocalStorage):
+    def __init__(self, root: Path, fail_on: str) -> None:
+        super().__init__(root)
+        self.fail_on = fail_on
+
+    def writer(self, *, max_size: int | None = None) -> ObjectWriter:
+        if self.fail_on == "open":
+            raise StorageError("cannot create temporary file: No space left on device")
+        return BrokenWriter(super().writer(max_size=max_size), self.fail_on)
+
+
+@pytest.mark.parametrize("fail_on", ["open", "write", "commit"])
+@pytest.mark.parametrize("fmt", ["JPEG", "AVIF"])
+def test_storage_failure(client: falcon.testing.TestClient, runtime: Runtime, account: Any,
+                         upload: Upload, monkeypatch: pytest.MonkeyPatch, fail_on: str,
+                         fmt: str) -> None:
+    webhook(runtime, account.id)
+    service = runtime.services["images"]
+    failing = FailingStorage(runtime.config.data_dir / "files", fail_on)
+    monkeypatch.setattr(service, "storage", failing)
+    data = image_bytes(fmt, (300, 200))
+    assert err(upload(data)) == STORAGE_FAILED
+    assert_nothing_left(runtime)
+    failing.fail_on = "never"
+    ok = upload(data)
+    assert ok.status_code == 200 and "duplicate" not in ok.json  # no quota, no dedupe row
+    assert client.simulate_get(f"/images/{ok.json['filename']}").status_code == 200
+
+
+@pytest.mark.parametrize(("table", "raise_"), [
+    ("images_uploads", "RAISE(ABORT, 'disk I/O error')"),
+    ("images_uploads", "RAISE(ROLLBACK, 'database is corrupt')"),
+    ("images_webhook_outbox", "RAISE(ABORT, 'disk I/O error')"),
+])
+def test_database_failure(client: falcon.testing.TestClient, runtime: Runtime, account: Any,
+                          upload: Upload, table: str, raise_: str) -> None:
+    webhook(runtime, account.id)
+    runtime.db.execute(f"CREATE TRIGGER fail BEFORE INSERT ON {table} BEGIN SELECT {raise_}; END")
+    data = image_bytes("PNG", (50, 50))
+    assert err(upload(data)) == DB_FAILED
+    assert_nothing_left(runtime)
+    runtime.db.execute("DROP TRIGGER fail")
+    ok = upload(data)
+    assert ok.status_code == 200 and "duplicate" not in ok.json
+    assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 1
+
+
+def test_failed_uploads_leave_no_spool_files(runtime: Runtime, upload: Upload) -> None:
+    for data in (b"", b"text", image_bytes()[:40], image_bytes()):
+        upload(data)
+    assert list((runtime.config.data_dir / "images-spool").iterdir()) == []
+
+
+# --- moderation (section 11) --------------------------------------------------------------
+
+
+class Moderator:
+    def __init__(self, answer: Rejection | None = None, boom: bool = False) -> None:
+        self.answer = answer
+        self.boom = boom
+        self.seen: list[UploadCandidate] = []
+
+    @hookimpl
+    def hepcore_inspect_upload(self, candidate: UploadCandidate) -> Rejection | None:
+        self.seen.append(candidate)
+        if self.boom:
+            raise RuntimeError("classifier crashed")
+        return self.answer
+
+
+@pytest.fixture
+def moderate(runtime: Runtime) -> Any:
+    added: list[Moderator] = []
+
+    def register(moderator: Moderator) -> Moderator:
+        runtime.pm.register(moderator)
+        added.append(moderator)
+        return moderator
+
+    yield register
+    for moderator in added:
+        runtime.pm.unregister(moderator)
+
+
+def test_moderation_sees_the_decoded_image(runtime: Runtime, account: Any, upload: Upload,
+                                           moderate: Any) -> None:
+    from PIL import Image
+
+    seen = moderate(Moderator())
+    data = image_bytes("JPEG", (48, 32), color=(0, 0, 250))
+    assert upload(data, filename="cat.jpg").status_code == 200
+    (candidate,) = seen.seen
+    assert (candidate.service, candidate.account_id, candidate.content_type) == (
+        "images", account.id, "image/jpeg")
+    assert candidate.filename == "cat.jpg" and candidate.size == len(data)
+    assert isinstance(candidate.image, Image.Image) and candidate.image.size == (48, 32)
+    assert candidate.image.getpixel((10, 10))[2] > 200  # decoded pixels, full size
+    assert candidate.extra["account"].id == account.id and candidate.extra["frames"] == 1
+
+
+def test_nsfw_rejection(runtime: Runtime, upload: Upload, moderate: Any) -> None:
+    moderate(Moderator(Rejection("nsfw_rejected",
+                                 "Explicit content detected. This image cannot be hosted.")))
+    r = upload(image_bytes())
+    assert err(r) == (415, {"ok": False, "code": "nsfw_rejected",
+                            "error": "Explicit content detected. This image cannot be hosted."})
+    assert_nothing_left(runtime)
+
+
+def test_other_rejection_code_and_status(runtime: Runtime, upload: Upload,
+                                         moderate: Any) -> None:
+    moderate(Moderator(Rejection("copyright", "This image is on the takedown list.", 451)))
+    assert err(upload(image_bytes())) == (
+        451, {"ok": False, "code": "copyright", "error": "This image is on the takedown list."})
+
+
+def test_moderation_fails_closed(runtime: Runtime, upload: Upload, moderate: Any) -> None:
+    moderate(Moderator(boom=True))
+    assert err(upload(image_bytes())) == (
+        415, {"ok": False, "code": "processing_failed",
+              "error": "The image could not be processed. It may be corrupt."})
+    assert_nothing_left(runtime)
+
+
+def test_dedupe_hits_skip_moderation(upload: Upload, moderate: Any) -> None:
+    seen = moderate(Moderator())
+    data = image_bytes()
+    upload(data)
+    assert upload(data).json["duplicate"] is True
+    assert len(seen.seen) == 1
+
+
+def test_truncated_jpeg_with_full_decode(upload: Upload, moderate: Any) -> None:
+    """With a moderation plugin the JPEG is decoded at full size: truncation still fails."""
+    import io
+
+    from PIL import Image
+
+    seen = moderate(Moderator())
+    buf = io.BytesIO()
+    Image.effect_noise((256, 256), 60).convert("RGB").save(buf, "JPEG", quality=95)
+    data = buf.getvalue()
+    assert err(upload(data[: len(data) * 2 // 3]))[1]["code"] == "processing_failed"
+    assert seen.seen == []
+    assert upload(data).status_code == 200 and len(seen.seen) == 1

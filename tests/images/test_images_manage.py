@@ -1,0 +1,249 @@
+"""Sections 6-8: delete links, serving, the management API, unknown routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+from conftest import PUBLIC_BASE, Upload, auth, image_bytes
+
+from hepcore import Account, Runtime
+from hepcore.testing import FakeClock
+
+UPLOAD_NOT_FOUND = (404, {"ok": False, "code": "not_found", "error": "Upload not found."})
+IMAGE_NOT_FOUND = {"ok": False, "code": "not_found", "error": "Image not found."}
+LINK_INVALID = (404, {"ok": False, "code": "not_found",
+                      "error": "Delete link is invalid or was already used."})
+
+
+def err(result: falcon.testing.Result) -> tuple[int, dict[str, Any]]:
+    assert result.headers["Content-Type"] == "application/json"
+    return result.status_code, result.json
+
+
+def files(runtime: Runtime) -> list[str]:
+    root = Path(runtime.config.data_dir / "files")
+    return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
+def token_of(reply: dict[str, Any]) -> str:
+    return str(reply["delete_url"]).rsplit("/", 1)[1]
+
+
+# --- serving (section 7) ---------------------------------------------------------------
+
+
+def test_serving_headers(client: falcon.testing.TestClient, upload: Upload) -> None:
+    r = upload(image_bytes("PNG")).json
+    got = client.simulate_get(f"/images/{r['filename']}")
+    assert got.status_code == 200
+    assert got.headers["Content-Type"] == "image/png"
+    assert got.headers["Content-Length"] == str(r["size"])
+    assert got.headers["Cache-Control"] == "public, max-age=86400"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    etag = got.headers["ETag"]
+    assert etag.startswith('"') and len(etag) == 66
+    head = client.simulate_head(f"/images/{r['filename']}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(r["size"])
+    cached = client.simulate_get(f"/images/{r['filename']}", headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.content == b""
+
+
+@pytest.mark.parametrize("name", ["FIXITFY-aaaaaaaaaaaa.png", "nope", "..%2Fsecret"])
+def test_unknown_image(client: falcon.testing.TestClient, name: str) -> None:
+    got = client.simulate_get(f"/images/{name}")
+    assert err(got) == (404, IMAGE_NOT_FOUND)
+    assert got.headers["Cache-Control"] == "no-store"
+
+
+# --- delete links (section 6) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["DELETE", "POST"])
+def test_delete_link_is_one_shot(client: falcon.testing.TestClient, runtime: Runtime,
+                                 upload: Upload, method: str) -> None:
+    r = upload(image_bytes()).json
+    path = f"/api/delete/{token_of(r)}"
+    done = client.simulate_request(method, path)
+    assert done.status_code == 200
+    assert done.json == {"ok": True, "deleted": r["filename"]}
+    assert err(client.simulate_get(f"/images/{r['filename']}"))[0] == 404
+    assert err(client.simulate_request(method, path)) == LINK_INVALID
+    assert err(client.simulate_delete(path)) == LINK_INVALID
+    assert files(runtime) == [r["filename"]]  # the purge removes the bytes later
+    runtime.jobs.run("images.purge")
+    assert files(runtime) == []
+
+
+@pytest.mark.parametrize("token", ["0" * 64, "A" * 64, "abc", "0" * 65])
+def test_unknown_delete_links(client: falcon.testing.TestClient, token: str) -> None:
+    assert err(client.simulate_delete(f"/api/delete/{token}")) == LINK_INVALID
+
+
+def test_delete_link_after_management_delete(client: falcon.testing.TestClient, key: str,
+                                             upload: Upload) -> None:
+    r = upload(image_bytes()).json
+    client.simulate_delete(f"/api/v1/uploads/{r['filename']}", headers=auth(key))
+    assert err(client.simulate_post(f"/api/delete/{token_of(r)}")) == LINK_INVALID
+
+
+def test_delete_link_needs_no_key_and_is_not_rate_limited(
+        client: falcon.testing.TestClient, upload: Upload) -> None:
+    r = upload(image_bytes()).json
+    for _ in range(200):
+        assert client.simulate_post("/api/delete/" + "1" * 64).status_code == 404
+    assert client.simulate_post(f"/api/delete/{token_of(r)}",
+                                headers={"Authorization": "Bearer junk"}).status_code == 200
+
+
+# --- section 8 ------------------------------------------------------------------------
+
+
+def test_list_newest_first_with_cursor(client: falcon.testing.TestClient, key: str,
+                                       clock: FakeClock, upload: Upload) -> None:
+    names = []
+    for i in range(5):
+        names.append(upload(image_bytes(color=(i, 9, 9))).json["filename"])
+        if i != 2:
+            clock.advance(1.5)  # uploads 2 and 3 share a millisecond: 3 is stamped +1 ms
+    page = client.simulate_get("/api/v1/uploads", params={"limit": "2"}, headers=auth(key))
+    assert page.status_code == 200
+    body = page.json
+    assert list(body) == ["ok", "count", "next_before", "uploads"]
+    assert body["count"] == 2
+    assert [u["filename"] for u in body["uploads"]] == names[::-1][:2]
+    assert body["next_before"] == body["uploads"][-1]["created_at"]
+    item = body["uploads"][0]
+    assert list(item) == ["filename", "url", "mime", "size", "width", "height", "tags",
+                          "created_at"]
+    assert item["url"] == f"{PUBLIC_BASE}/images/{item['filename']}"
+    assert item["tags"] == []
+    seen = [u["filename"] for u in body["uploads"]]
+    before = body["next_before"]
+    while before is not None:
+        nxt = client.simulate_get("/api/v1/uploads", params={"limit": "2", "before": before},
+                                  headers=auth(key)).json
+        seen += [u["filename"] for u in nxt["uploads"]]
+        before = nxt["next_before"]
+    assert seen == names[::-1]
+    stamps = [u["created_at"] for u in client.simulate_get(
+        "/api/v1/uploads", headers=auth(key)).json["uploads"]]
+    assert stamps[1] == "2026-05-28T20:26:43.001Z" and stamps[2] == "2026-05-28T20:26:43.000Z"
+
+
+def test_list_default_limit_and_last_page(client: falcon.testing.TestClient, key: str,
+                                          upload: Upload) -> None:
+    for i in range(3):
+        upload(image_bytes(color=(i, 0, 0)))
+    body = client.simulate_get("/api/v1/uploads", headers=auth(key)).json
+    assert body["count"] == 3 and body["next_before"] is None
+    exact = client.simulate_get("/api/v1/uploads", params={"limit": "3"}, headers=auth(key)).json
+    assert exact["next_before"] is None
+
+
+@pytest.mark.parametrize("value", ["0", "101", "-1", "abc", "", "1.5", "²", "10 "])
+def test_list_bad_limit(client: falcon.testing.TestClient, key: str, value: str) -> None:
+    r = client.simulate_get("/api/v1/uploads", query_string=f"limit={value}", headers=auth(key))
+    assert err(r) == (400, {"ok": False, "code": "bad_request",
+                            "error": "limit must be an integer between 1 and 100."})
+
+
+@pytest.mark.parametrize("value", ["yesterday", "", "2026-13-01T00:00:00Z", "1e400"])
+def test_list_bad_before(client: falcon.testing.TestClient, key: str, value: str) -> None:
+    r = client.simulate_get("/api/v1/uploads", params={"before": value}, headers=auth(key))
+    assert err(r) == (400, {"ok": False, "code": "bad_request",
+                            "error": "before must be an ISO-8601 timestamp."})
+
+
+def test_list_only_own_live_uploads(client: falcon.testing.TestClient, runtime: Runtime,
+                                    key: str, upload: Upload) -> None:
+    mine = upload(image_bytes()).json
+    gone = upload(image_bytes(color=(1, 1, 1))).json
+    bob = runtime.accounts.create("bob")
+    bob_key, _ = runtime.keys.create("images", bob.id)
+    upload(image_bytes(color=(2, 2, 2)), bob_key)
+    client.simulate_delete(f"/api/v1/uploads/{gone['filename']}", headers=auth(key))
+    body = client.simulate_get("/api/v1/uploads", headers=auth(key)).json
+    assert [u["filename"] for u in body["uploads"]] == [mine["filename"]]
+
+
+def test_get_one_upload(client: falcon.testing.TestClient, runtime: Runtime, key: str,
+                        upload: Upload) -> None:
+    r = upload(image_bytes("JPEG", (12, 8))).json
+    runtime.services["images"].uploads.set_tags(r["filename"], ["redm", "logo"])
+    got = client.simulate_get(f"/api/v1/uploads/{r['filename']}", headers=auth(key))
+    assert got.status_code == 200
+    assert list(got.json) == ["ok", "upload"]
+    assert got.json["upload"] == {
+        "filename": r["filename"], "url": r["url"], "mime": "image/jpeg", "size": r["size"],
+        "width": 12, "height": 8, "hash_sha256": r["hash_sha256"], "tags": ["redm", "logo"],
+        "created_at": "2026-05-28T20:26:40.000Z"}
+
+
+def test_foreign_or_missing_upload_is_not_found(client: falcon.testing.TestClient,
+                                                runtime: Runtime, key: str,
+                                                upload: Upload) -> None:
+    bob = runtime.accounts.create("bob")
+    bob_key, _ = runtime.keys.create("images", bob.id)
+    theirs = upload(image_bytes(), bob_key).json["filename"]
+    for name in (theirs, "FIXITFY-aaaaaaaaaaaa.png"):
+        assert err(client.simulate_get(f"/api/v1/uploads/{name}", headers=auth(key))) \
+            == UPLOAD_NOT_FOUND
+        assert err(client.simulate_delete(f"/api/v1/uploads/{name}", headers=auth(key))) \
+            == UPLOAD_NOT_FOUND
+    assert client.simulate_get(f"/images/{theirs}").status_code == 200
+
+
+def test_soft_delete(client: falcon.testing.TestClient, runtime: Runtime, key: str,
+                     upload: Upload) -> None:
+    r = upload(image_bytes()).json
+    done = client.simulate_delete(f"/api/v1/uploads/{r['filename']}", headers=auth(key))
+    assert done.status_code == 200 and done.json == {"ok": True, "deleted": r["filename"]}
+    assert err(client.simulate_get(f"/images/{r['filename']}")) == (404, IMAGE_NOT_FOUND)
+    assert err(client.simulate_get(f"/api/v1/uploads/{r['filename']}", headers=auth(key))) \
+        == UPLOAD_NOT_FOUND
+    assert err(client.simulate_delete(f"/api/v1/uploads/{r['filename']}", headers=auth(key))) \
+        == UPLOAD_NOT_FOUND
+    assert runtime.db.one("SELECT deleted_at IS NOT NULL FROM images_uploads")[0] == 1
+    runtime.jobs.run("images.purge")
+    assert files(runtime) == []
+
+
+def test_me(client: falcon.testing.TestClient, runtime: Runtime, account: Account, key: str,
+            upload: Upload) -> None:
+    sizes = [upload(image_bytes(color=(i, 0, 0))).json["size"] for i in range(2)]
+    gone = upload(image_bytes(color=(7, 7, 7))).json
+    client.simulate_delete(f"/api/v1/uploads/{gone['filename']}", headers=auth(key))
+    r = client.simulate_get("/api/v1/me", headers=auth(key))
+    assert r.status_code == 200
+    assert r.json == {
+        "ok": True,
+        "account": {"email": "alice@example.org", "role": "user", "uploads_active": 2,
+                    "storage_used_bytes": sum(sizes)},
+        "key": {"prefix": key[:8], "label": "ci", "request_count": 5,
+                "created_at": "2026-05-28T20:26:40.000Z"},
+    }
+    unlabeled, _ = runtime.keys.create("images", account.id)
+    runtime.accounts.update(account.id, settings={"images_role": "admin"})
+    me = client.simulate_get("/api/v1/me", headers=auth(unlabeled)).json
+    assert me["key"]["label"] is None and me["key"]["request_count"] == 1
+    assert me["account"]["role"] == "admin"
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/api/v1/nothing", 404, "not_found"),
+    ("GET", "/", 404, "not_found"),
+    ("PUT", "/api/v1/upload", 405, "method_not_allowed"),
+    ("GET", "/api/v1/upload", 405, "method_not_allowed"),
+    ("PATCH", "/api/v1/uploads/x.png", 405, "method_not_allowed"),
+    ("GET", "/api/delete/" + "0" * 64, 405, "method_not_allowed"),
+])
+def test_unknown_routes_use_the_envelope(client: falcon.testing.TestClient, method: str,
+                                         path: str, status: int, code: str) -> None:
+    r = client.simulate_request(method, path)
+    assert r.status_code == status
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.json["ok"] is False and r.json["code"] == code and r.json["error"]
