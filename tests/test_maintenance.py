@@ -189,3 +189,53 @@ def test_backup_during_concurrent_uploads_keeps_every_acknowledged_upload(
         assert hashlib.sha256((target / "files" / key).read_bytes()).hexdigest() == digest
     code, out = cli("--data", str(target), "check")
     assert "missing bytes" not in out, out
+
+
+def test_check_covers_the_cdn_and_image_services(data: tuple[Path, str]) -> None:
+    import falcon.testing
+    from httpkit import jpeg_bytes
+
+    from hepcore.web import create_app
+
+    root, _ = data
+    runtime = build_runtime(load_config(root))
+    try:
+        account = runtime.accounts.by_name("erin")
+        cdn_key, _ = runtime.keys.create("cdn", account.id, label="ci")
+        img_key, _ = runtime.keys.create("images", account.id)
+        client = falcon.testing.TestClient(create_app(runtime))
+        body, ctype = multipart([("file", "a.txt", "text/plain", b"cdn bytes")])
+        r = client.simulate_post("/cdn/api/v4/upload", body=body, headers={
+            "Authorization": f"Bearer {cdn_key}", "Content-Type": ctype})
+        assert r.status_code == 201, r.text
+        body, ctype = multipart([("file", "p.jpg", "image/jpeg", jpeg_bytes(16, 16))])
+        r = client.simulate_post("/img/api/v1/upload", body=body, headers={
+            "Authorization": f"Bearer {img_key}", "Content-Type": ctype})
+        assert r.status_code == 200, r.text
+        image = r.json["filename"]
+        cdn_key_path = runtime.db.one("SELECT storage_key FROM cdn_uploads")[0]
+        img_key_path = runtime.db.one("SELECT storage_key FROM images_uploads")[0]
+        used = client.simulate_get("/cdn/api/v4/me", headers={
+            "Authorization": f"Bearer {cdn_key}"}).json
+    finally:
+        runtime.close()
+    assert cli("--data", str(root), "check")[0] == 0
+    (root / "files" / cdn_key_path).unlink()
+    (root / "files" / img_key_path).unlink()
+    code, out = cli("--data", str(root), "check")
+    assert code == 2
+    assert f"missing bytes: cdn: {cdn_key_path}" in out
+    assert f"missing bytes: images: {img_key_path}" in out
+    code, out = cli("--data", str(root), "check", "--repair", "--grace", "0")
+    assert "dropped 2 rows without bytes" in out
+    assert cli("--data", str(root), "check")[0] == 0
+    runtime = build_runtime(load_config(root))
+    try:
+        client = falcon.testing.TestClient(create_app(runtime))
+        me = client.simulate_get("/cdn/api/v4/me", headers={
+            "Authorization": f"Bearer {cdn_key}"}).json
+        assert client.simulate_get(f"/img/images/{image}").status_code == 404
+    finally:
+        runtime.close()
+    assert me != used
+    assert me["storage_used"] == 0, me

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hepcore.accounts import Account
@@ -104,6 +104,22 @@ class CdnService(BatchRoutes, ServingRoutes, Service):
         base = opts.get("storage_public_base_url")
         self.storage_public_base = str(base).rstrip("/") if base else None
         self.overhead = self.runtime.config.multipart_overhead
+
+    def stored_objects(self) -> Iterator[str]:
+        for (key,) in self.runtime.db.all("SELECT storage_key FROM cdn_uploads"):
+            yield key
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Rows whose bytes are gone go, and their size goes back to the quota."""
+        forgotten = 0
+        with self.runtime.db.write() as conn:
+            for key in sorted(keys):
+                row = conn.execute("SELECT id, account_id, size FROM cdn_uploads"
+                                   " WHERE storage_key = ?", (key,)).fetchone()
+                if row is not None and self.uploads.delete(row["id"]):
+                    self.runtime.quotas.refund(scope_of(row["account_id"]), row["size"])
+                    forgotten += 1
+        return forgotten
 
     def routes(self) -> list[Route]:
         auth = "cdn"

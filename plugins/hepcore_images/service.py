@@ -8,6 +8,7 @@ Handlers are plain sync code on core objects; both web shells call them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from hepcore.envelope import CodeEnvelope
@@ -95,6 +96,21 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
         if self._codec is None:
             self._codec = UploadTokenCodec(self.runtime.signer.secrets)
         return self._codec
+
+    def stored_objects(self) -> Iterator[str]:
+        """Live uploads, and deleted ones whose bytes the purge job has not removed yet."""
+        for (key,) in self.runtime.db.all(
+                "SELECT storage_key FROM images_uploads WHERE purged_at IS NULL"):
+            yield key
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Uploads whose bytes are gone read as deleted (and purged)."""
+        now = self.runtime.clock()
+        with self.runtime.db.write() as conn:
+            return sum(conn.execute(
+                "UPDATE images_uploads SET deleted_at = coalesce(deleted_at, ?), purged_at = ?"
+                " WHERE storage_key = ? AND purged_at IS NULL", (now, now, key)).rowcount
+                for key in sorted(keys))
 
     def routes(self) -> list[Route]:
         key = "images"
