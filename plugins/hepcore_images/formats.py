@@ -69,16 +69,25 @@ def open_header(fmt: Format, fh: IO[bytes]) -> Any:
     return AvifImagePlugin.AvifImageFile(fh)
 
 
+REDUCED_MIN_SIDE = 256
+"""The shorter side of a JPEG decoded at reduced scale is at least this long
+(or the image's own size), so moderation plugins see enough of it."""
+
+
 def decode_all(img: Any, *, reduced: bool = False) -> int:
     """Decode every frame (raises on corrupt or truncated data); the frame count.
 
-    With ``reduced``, a JPEG is decoded with DCT scaling (1/8 of each side):
-    every byte of its entropy-coded data is still decoded, so corruption and
-    truncation are found just the same, at a fraction of the cost; ``img.size``
-    is then the reduced size. The image is left on its first frame.
+    With ``reduced``, a JPEG is decoded with DCT scaling (down to 1/8 of each
+    side, keeping at least :data:`REDUCED_MIN_SIDE` pixels on the shorter one
+    for moderation plugins): every byte of its entropy-coded data is still
+    decoded, so corruption and truncation are found just the same, at a
+    fraction of the cost; ``img.size`` is then the reduced size. The image is
+    left on its first frame.
     """
     if reduced and img.format == "JPEG":
-        img.draft(img.mode, ((img.width + 7) // 8, (img.height + 7) // 8))
+        width, height = img.size
+        scale = max(1, min(8, min(width, height) // REDUCED_MIN_SIDE))
+        img.draft(img.mode, ((width + scale - 1) // scale, (height + scale - 1) // scale))
     frames = int(getattr(img, "n_frames", 1) or 1)
     for index in range(frames):
         if frames > 1:

@@ -139,13 +139,14 @@ class UploadPipeline:
             warnings.simplefilter("ignore")  # Pillow's own warnings; errors still raise
             img = self._open_checked(fmt, spool.file)  # step 10
             size = img.size
-            # Pixels are needed only to rotate or re-encode, or for moderation plugins.
-            reduced = can_strip(fmt, img) and not self.moderation_plugins()
+            # Full-size pixels are needed only to rotate or re-encode; moderation
+            # plugins get a JPEG at reduced scale (the full size is in ``extra``).
+            reduced = can_strip(fmt, img)
             try:
                 decode_all(img, reduced=reduced)  # step 11
             except Exception:  # noqa: BLE001 - any decoder failure means a corrupt image
                 raise ImagesProcessingFailed() from None
-            self._moderate(actor, fmt, img, spool, filename)  # step 12
+            self._moderate(actor, fmt, img, spool, filename, size)  # step 12
             return self._store(actor, fmt, img, spool, base, size)  # steps 13-14
 
     def _receive(self: ImagesService, request: Request, boundary: str,
@@ -177,13 +178,13 @@ class UploadPipeline:
         return img
 
     def _moderate(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,
-                  spool: Spool, filename: str | None) -> None:
+                  spool: Spool, filename: str | None, size: tuple[int, int]) -> None:
         """Step 12 (section 11): the first rejection wins; a plugin that raises fails closed."""
         candidate = UploadCandidate(
             service=self.name, account_id=actor.account.id, content_type=fmt.mime,
             size=spool.size, sha256=spool.sha256, filename=filename, head=spool.head,
-            image=img, extra={"account": actor.account, "width": img.width,
-                              "height": img.height, "format": fmt.name,
+            image=img, extra={"account": actor.account, "width": size[0],
+                              "height": size[1], "format": fmt.name,
                               "frames": int(getattr(img, "n_frames", 1) or 1)})
         try:
             rejection = self.runtime.inspect(candidate)
@@ -193,10 +194,6 @@ class UploadPipeline:
         if rejection is not None:
             raise ImagesRejected(rejection.message, code=rejection.code,
                                  status=rejection.status)
-
-    def moderation_plugins(self: ImagesService) -> bool:
-        """Whether any plugin implements the moderation hook."""
-        return bool(self.runtime.pm.hook.hepcore_inspect_upload.get_hookimpls())
 
     def _store(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,
                spool: Spool, base: str, size: tuple[int, int]) -> Outcome:
