@@ -147,6 +147,11 @@ def test_backup_and_restore_refuse_to_overwrite(data: tuple[Path, str], tmp_path
 def test_backup_during_concurrent_uploads_keeps_every_acknowledged_upload(
         data: tuple[Path, str], tmp_path: Path) -> None:
     root, token = data
+    conf = root / "hepcore.toml"
+    conf.write_text(conf.read_text().replace(
+        '[services.uploader]\nprefix = "/"',
+        '[services.uploader]\nprefix = "/"\nupload_rate_per_minute = 1000000'))
+    assert "upload_rate_per_minute = 1000000" in conf.read_text()
     acknowledged: list[tuple[float, str, str]] = []  # (ack time, item, sha256)
     stop = threading.Event()
     errors: list[str] = []

@@ -1,0 +1,178 @@
+"""The sign-in routes and the session cookie.
+
+Links: ``runtime.signer`` tokens of purpose ``login.link`` carrying the
+account, a random link id and where to go next; valid for
+:data:`LINK_MAX_AGE` seconds and once (the ids of used links are recorded).
+Sessions: tokens of purpose ``login.session`` in the ``hepcore_login``
+cookie, valid for :data:`SESSION_MAX_AGE` seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import sqlite3
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from sqlite_utils.migrations import Migrations
+
+from hepcore.envelope import OkEnvelope
+from hepcore.errors import CredentialError, NotFoundError
+from hepcore.http import Request, Response
+from hepcore.service import Route, Service
+from hepcore.tokens import Actor
+
+COOKIE = "hepcore_login"
+LINK_PURPOSE = "login.link"
+SESSION_PURPOSE = "login.session"
+LINK_MAX_AGE = 15 * 60
+SESSION_MAX_AGE = 14 * 86400
+PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self';"
+            " base-uri 'none'; frame-ancestors 'none'")
+
+login_migrations = Migrations("hepcore_login")
+
+
+@login_migrations()
+def m001_used_links(db: Any) -> None:
+    db.executescript(
+        """
+        CREATE TABLE login_used_links (
+            link_id TEXT PRIMARY KEY,
+            used_at REAL NOT NULL
+        );
+        """
+    )
+
+
+def issue_link_token(runtime: Any, account_id: str, next_path: str = "/") -> str:
+    """A one-time sign-in token for ``account_id`` (raises NotFoundError for none)."""
+    runtime.accounts.get(account_id)
+    return str(runtime.signer.dumps(
+        {"a": account_id, "j": secrets.token_urlsafe(12), "n": safe_next(next_path)},
+        LINK_PURPOSE))
+
+
+def safe_next(path: str | None) -> str:
+    """A local path to go to after signing in; anything else means ``/``."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path \
+            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+        return "/"
+    return path
+
+
+def session_actor(request: Request, runtime: Any) -> Actor | None:
+    """The account of a valid ``hepcore_login`` cookie, whatever its status
+    (services decide what a suspended account may do); else ``None``."""
+    raw = request.header("cookie")
+    if not raw or COOKIE not in raw:
+        return None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except CookieError:
+        return None
+    morsel = cookie.get(COOKIE)
+    if morsel is None:
+        return None
+    try:
+        claims = runtime.signer.loads(morsel.value, SESSION_PURPOSE, max_age=SESSION_MAX_AGE)
+        account = runtime.accounts.get(claims["a"])
+    except (CredentialError, NotFoundError, KeyError, TypeError):
+        return None
+    return Actor(account=account, via="session", claims=claims)
+
+
+class LoginService(Service):
+    """``GET /login/:token`` (a confirmation page), ``POST /login/:token`` (sign
+    in), ``POST /login/logout``."""
+
+    name = "login"
+    envelope = OkEnvelope()
+    migrations = (login_migrations,)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(("POST",), "/logout", self.logout, "logout", "Sign out"),
+            Route(("GET",), "/{token}", self.confirm_page, "login_page",
+                  "Confirmation page of a sign-in link"),
+            Route(("POST",), "/{token}", self.sign_in, "login", "Use a sign-in link"),
+        ]
+
+    def _claims(self, token: str) -> dict[str, Any] | None:
+        try:
+            claims = self.runtime.signer.loads(token, LINK_PURPOSE, max_age=LINK_MAX_AGE)
+        except CredentialError:
+            return None
+        return claims if isinstance(claims, dict) and "a" in claims and "j" in claims else None
+
+    def confirm_page(self, request: Request) -> Response:
+        """A GET does not use the link (mail scanners and link previews open
+        links); the button on the page does."""
+        claims = self._claims(request.params["token"])
+        if claims is None or self._used(claims["j"]):
+            return _page(400, "Sign-in link not valid",
+                         "This link has expired or was already used. Ask for a new one.")
+        try:
+            account = self.runtime.accounts.get(claims["a"])
+        except NotFoundError:
+            return _page(400, "Sign-in link not valid", "The account no longer exists.")
+        return _page(200, "Sign in", f"Sign in as <strong>{html.escape(account.name)}</strong>?",
+                     form=True)
+
+    def sign_in(self, request: Request) -> Response:
+        claims = self._claims(request.params["token"])
+        if claims is None:
+            return _page(400, "Sign-in link not valid",
+                         "This link has expired or was already used. Ask for a new one.")
+        try:
+            self.runtime.accounts.get(claims["a"])
+            with self.runtime.db.write() as conn:
+                conn.execute("DELETE FROM login_used_links WHERE used_at < ?",
+                             (self.runtime.clock() - LINK_MAX_AGE - 60,))
+                conn.execute("INSERT INTO login_used_links (link_id, used_at) VALUES (?, ?)",
+                             (claims["j"], self.runtime.clock()))
+        except (sqlite3.IntegrityError, NotFoundError):
+            return _page(400, "Sign-in link not valid",
+                         "This link has expired or was already used. Ask for a new one.")
+        session = self.runtime.signer.dumps({"a": claims["a"]}, SESSION_PURPOSE)
+        cookie = (f"{COOKIE}={session}; Path=/; Max-Age={SESSION_MAX_AGE}; HttpOnly;"
+                  " SameSite=Lax")
+        if request.scheme == "https":
+            cookie += "; Secure"
+        return Response(303, [("Location", safe_next(claims.get("n"))), ("Set-Cookie", cookie),
+                              ("Cache-Control", "no-store"),
+                              ("Content-Type", "text/html; charset=utf-8"),
+                              ("Content-Length", "0")], b"")
+
+    def logout(self, request: Request) -> Response:
+        cookie = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        return Response(303, [("Location", "/"), ("Set-Cookie", cookie),
+                              ("Cache-Control", "no-store"),
+                              ("Content-Type", "text/html; charset=utf-8"),
+                              ("Content-Length", "0")], b"")
+
+    def _used(self, link_id: str) -> bool:
+        return self.runtime.db.one("SELECT 1 FROM login_used_links WHERE link_id = ?",
+                                   (link_id,)) is not None
+
+
+def _page(status: int, title: str, body_html: str, *, form: bool = False) -> Response:
+    nonce = secrets.token_urlsafe(18)
+    button = ('<form method="post"><button type="submit">Sign in</button></form>'
+              if form else "")
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="color-scheme" content="light dark"><title>{html.escape(title)}</title>'
+        f'<style nonce="{nonce}">body{{font:16px/1.5 system-ui,sans-serif;margin:3rem auto;'
+        f'max-width:32rem;padding:0 1rem}}button{{font:inherit;padding:.4rem 1.2rem}}</style>'
+        f'</head><body><h1>{html.escape(title)}</h1><p>{body_html}</p>{button}</body></html>'
+    )
+    return Response(status, [("Content-Type", "text/html; charset=utf-8"),
+                             ("Cache-Control", "no-store"),
+                             ("X-Content-Type-Options", "nosniff"),
+                             ("Referrer-Policy", "no-referrer"),
+                             ("Content-Security-Policy", PAGE_CSP.format(nonce=nonce))],
+                    page.encode("utf-8"))

@@ -1,0 +1,102 @@
+"""``hepcore`` sub-commands of the paste service: ``purge`` (expired pastes)
+and ``paste`` (a small client that posts a file or stdin to a server)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hepcore.runtime import Runtime
+
+    from .service import PasteService
+
+URL_ENV = "HEPCORE_PASTE_URL"
+KEY_ENV = "HEPCORE_PASTE_KEY"
+
+
+def _service(runtime: Runtime) -> PasteService:
+    service = runtime.services.get("paste")
+    if service is None:
+        raise ValueError("the paste service is not installed or is blocked")
+    return service  # type: ignore[return-value]
+
+
+def cmd_purge(args: argparse.Namespace, runtime: Runtime) -> int:
+    counts = _service(runtime).purge()
+    if args.json:
+        print(json.dumps(counts, sort_keys=True))
+    else:
+        print(f"purged {counts['purged']} expired pastes, removed {counts['objects_removed']}"
+              f" stored objects, set an expiry on {counts['expiry_set']} pastes of"
+              " downgraded accounts")
+    return 0
+
+
+def cmd_paste(args: argparse.Namespace, runtime: Runtime) -> int:
+    server = (args.server or os.environ.get(URL_ENV)
+              or runtime.config.service("paste").public_base_url or "").rstrip("/")
+    if not server:
+        raise ValueError(f"no server: pass --server URL or set ${URL_ENV}")
+    key = args.key or os.environ.get(KEY_ENV)
+    if not key:
+        raise ValueError(f"no key: pass --key KEY or set ${KEY_ENV}")
+    if args.file in (None, "-"):
+        data = sys.stdin.buffer.read()
+    else:
+        with open(args.file, "rb") as fh:
+            data = fh.read()
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the paste is not UTF-8 text") from None
+    body: dict[str, Any] = {"content": content}
+    for name, value in (("title", args.title), ("language", args.language),
+                        ("visibility", args.visibility)):
+        if value is not None:
+            body[name] = value
+    request = urllib.request.Request(
+        server + "/api/paste", data=json.dumps(body).encode("utf-8"), method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                 "User-Agent": "hepcore-paste"})
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error") or exc.reason
+        except ValueError:
+            message = exc.reason
+        raise ValueError(f"the server refused the paste ({exc.code}): {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ValueError(f"cannot reach {server}: {getattr(exc, 'reason', exc)}") from None
+    if args.json:
+        print(json.dumps(reply["data"], sort_keys=True))
+    else:
+        print(reply["data"]["url"])
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser("purge", help="purge expired pastes now (the host also does it"
+                              " periodically)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_purge)
+
+    p = subparsers.add_parser("paste", help="post a file (or stdin) to a paste server; prints"
+                              " the URL")
+    p.add_argument("file", nargs="?", help="the file to paste; stdin when absent or -")
+    p.add_argument("--server", help=f"the paste service's URL (or ${URL_ENV}; default: this"
+                   " host's public_base_url)")
+    p.add_argument("--key", help=f"a hepgg_pst_ key (or ${KEY_ENV})")
+    p.add_argument("--title")
+    p.add_argument("--language")
+    p.add_argument("--visibility", choices=("public", "unlisted", "private"))
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--json", action="store_true", help="print the whole reply")
+    p.set_defaults(func=cmd_paste)

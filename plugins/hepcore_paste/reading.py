@@ -1,0 +1,140 @@
+"""Reading routes (section 7): the reader page, raw reads, hastebin reads.
+A mixin of :class:`~hepcore_paste.service.PasteService`."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, BinaryIO
+
+from hepcore.errors import NotFound
+from hepcore.http import Request, Response, StreamBody
+from hepcore.serving import SANDBOX_CSP, serve_object
+
+from .render import highlighted, not_found_page, reader_page
+from .store import Paste
+
+if TYPE_CHECKING:
+    from .service import PasteService
+
+log = logging.getLogger("hepcore.paste")
+
+TEXT_TYPE = "text/plain; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+class _InlineObject:
+    """The few storage methods :func:`serve_object` uses, over bytes from the row."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
+        end = len(self.data) if length is None else start + length
+        return io.BytesIO(self.data[start:end])
+
+    def internal_path(self, key: str) -> str | None:
+        return None
+
+
+def cache_control(paste: Paste) -> str:
+    """Section 7: public pastes may be cached for a minute, others never."""
+    return "public, max-age=60" if paste.visibility == "public" else "no-store"
+
+
+def plain_not_found() -> Response:
+    return Response(404, [("Content-Type", TEXT_TYPE), ("Cache-Control", "no-store"),
+                          ("X-Content-Type-Options", "nosniff")], b"Not found")
+
+
+class ReadingRoutes:
+    def visible(self: PasteService, request: Request, paste_id: str) -> Paste | None:
+        """The live paste if this request may read it: private ones only for
+        their signed-in owner (P9)."""
+        paste = self.pastes.live(paste_id)
+        if paste is not None and paste.visibility == "private":
+            session = self.runtime.session_actor(request)
+            if session is None or session.account.id != paste.account_id:
+                return None
+        return paste
+
+    def count_view(self: PasteService, paste: Paste) -> None:
+        try:
+            self.pastes.add_view(paste.id)
+        except Exception:  # counting is best-effort and never fails a read
+            log.warning("could not count a view of %s", paste.id, exc_info=True)
+
+    def raw(self: PasteService, request: Request) -> Response:
+        """``GET``/``HEAD /:id/raw`` and ``/raw/:id`` (7.2)."""
+        paste = self.visible(request, request.params["paste_id"])
+        if paste is None:
+            return plain_not_found()
+        headers = [("Cache-Control", cache_control(paste)),
+                   ("X-Content-Type-Options", "nosniff"),
+                   ("Content-Security-Policy", SANDBOX_CSP)]
+        config = self.runtime.config
+        if paste.storage_key is None:
+            source: object = _InlineObject(self.pastes.inline_content(paste.id) or b"")
+            mode = "direct"
+        else:
+            source, mode = self.runtime.storage, config.serve_mode
+        try:
+            served = serve_object(request, source, paste.storage_key or "",  # type: ignore[arg-type]
+                                  size=paste.size, etag=f'"{paste.sha256}"',
+                                  content_type=TEXT_TYPE, headers=headers, serve_mode=mode,
+                                  accel_prefix=config.accel_prefix)
+        except FileNotFoundError:
+            log.error("bytes missing for paste %s", paste.id)
+            return plain_not_found()
+        response = served.response
+        if isinstance(source, _InlineObject) and isinstance(response.body, StreamBody):
+            response.body = response.body.stream.read()
+        if served.from_start and request.method == "GET":
+            self.count_view(paste)
+        return response
+
+    def reader(self: PasteService, request: Request) -> Response:
+        """``GET /:id`` (7.1): the HTML page, or an HTML 404."""
+        paste = self.visible(request, request.params["paste_id"])
+        if paste is None:
+            page, csp = not_found_page(self.site_name)
+            return self._page(404, page, csp, "no-store", request)
+        is_get = request.method == "GET"
+        if is_get:
+            self.count_view(paste)
+        page, csp = reader_page(paste, self.highlighted_block(paste),
+                                views=paste.views + (1 if is_get else 0),
+                                site_name=self.site_name)
+        return self._page(200, page, csp, cache_control(paste), request)
+
+    def _page(self: PasteService, status: int, page: bytes, csp: str, cache: str,
+              request: Request) -> Response:
+        headers = [("Content-Type", HTML_TYPE), ("Cache-Control", cache),
+                   ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                   ("Content-Security-Policy", csp)]
+        if request.method == "HEAD":
+            return Response(status, [*headers, ("Content-Length", str(len(page)))], None)
+        return Response(status, headers, page)
+
+    def highlighted_block(self: PasteService, paste: Paste) -> str:
+        """The highlighted content, from the cache when it was rendered before."""
+        key = (paste.id, f"{paste.sha256}:{paste.language}")
+        block = self.cache.get(key)
+        if block is None:
+            text = self.pastes.read_content(paste).decode("utf-8", "replace")
+            block = highlighted(text, paste.language, plain=paste.size > self.highlight_max)
+            self.cache.put(key, block)
+        return block
+
+    def hastebin_get(self: PasteService, request: Request) -> Response:
+        """``GET /documents/:key`` (section 9)."""
+        paste = self.visible(request, request.params["paste_id"])
+        if paste is None:
+            raise NotFound("Not found", headers={"Cache-Control": "no-store"})
+        data = self.pastes.read_content(paste).decode("utf-8", "replace")
+        response = Response.json({"key": paste.id, "data": data},
+                                 headers=[("Cache-Control", cache_control(paste)),
+                                          ("X-Content-Type-Options", "nosniff")])
+        if request.method == "GET":
+            self.count_view(paste)
+        return response

@@ -1,0 +1,150 @@
+"""The reader page (P12): Pygments highlighting with line numbers, light and
+dark themes by ``prefers-color-scheme``, every user string escaped, styles
+inline under a per-response nonce (the page has no scripts).
+
+Highlighting is the slow part, so the highlighted block is cached in a
+bounded LRU keyed by the content hash and lexer; the page around it (title,
+views, the nonce) is built per response.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from importlib import resources
+from string import Template
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from hepcore.clock import iso_ms
+
+from .store import Paste
+
+LIGHT_STYLE = "default"
+DARK_STYLE = "monokai"
+PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:;"
+            " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# Stored identifiers whose Pygments name differs.
+LEXER_NAMES = {"plaintext": "text", "dockerfile": "docker", "csharp": "csharp", "xml": "xml"}
+
+
+def lexer_for(language: str) -> Lexer:
+    """The Pygments lexer of a stored language; plain text when Pygments has none."""
+    name = LEXER_NAMES.get(language, language)
+    try:
+        return get_lexer_by_name(name, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return TextLexer(stripnl=False, ensurenl=False)
+
+
+def _formatter() -> HtmlFormatter:  # type: ignore[type-arg]
+    return HtmlFormatter(linenos="table", cssclass="hl", wrapcode=True)
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """The page's CSS: layout, the light theme, and the dark one in a media query."""
+    light = HtmlFormatter(style=LIGHT_STYLE, cssclass="hl").get_style_defs(".hl")
+    dark = HtmlFormatter(style=DARK_STYLE, cssclass="hl").get_style_defs(".hl")
+    base = _template("page.css").template
+    return (base + "\n" + light
+            + "\n@media (prefers-color-scheme: dark) {\n" + _DARK_BASE + "\n" + dark + "\n}\n")
+
+
+_DARK_BASE = """\
+:root { color-scheme: dark; }
+body { background: #1b1c1e; color: #e6e6e6; }
+header .meta, .muted { color: #a8a8a8; }
+a { color: #8cb4ff; }
+.code { border-color: #3a3b3e; }
+"""
+
+
+@lru_cache(maxsize=4)
+def _template(name: str) -> Template:
+    text = resources.files(__package__).joinpath("templates", name).read_text("utf-8")
+    return Template(text)
+
+
+class HighlightCache:
+    """A bounded LRU of highlighted blocks, by total characters."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._items: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: str) -> None:
+        if len(value) > self.max_chars:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._chars -= len(old)
+            self._items[key] = value
+            self._chars += len(value)
+            while self._chars > self.max_chars:
+                _, dropped = self._items.popitem(last=False)
+                self._chars -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def highlighted(content: str, language: str, *, plain: bool = False) -> str:
+    """The content as a Pygments table with line numbers; ``plain`` skips the
+    language's lexer (very large pastes)."""
+    lexer = TextLexer(stripnl=False, ensurenl=False) if plain else lexer_for(language)
+    return highlight(content, lexer, _formatter())
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    for unit, factor in (("KiB", 1024), ("MiB", 1024 ** 2)):
+        value = size / factor
+        if value < 1024 or unit == "MiB":
+            return f"{value:.1f} {unit} ({size:,} bytes)"
+    return f"{size} bytes"
+
+
+def reader_page(paste: Paste, block: str, *, views: int, site_name: str) -> tuple[bytes, str]:
+    """The whole page and its CSP header value (a fresh nonce each time)."""
+    nonce = secrets.token_urlsafe(18)
+    title = paste.title or "Untitled"
+    page = _template("reader.html").substitute(
+        nonce=nonce,
+        css=stylesheet(),
+        title=html.escape(title),
+        site=html.escape(site_name),
+        language=html.escape(paste.language),
+        views=f"{views:,}",
+        created=iso_ms(paste.created_at),
+        expires="Never" if paste.expires_at is None else iso_ms(paste.expires_at),
+        size=html.escape(human_size(paste.size)),
+        raw=html.escape(f"./{paste.id}/raw", quote=True),
+        code=block,
+    )
+    return page.encode("utf-8"), PAGE_CSP.format(nonce=nonce)
+
+
+def not_found_page(site_name: str) -> tuple[bytes, str]:
+    nonce = secrets.token_urlsafe(18)
+    page = _template("not_found.html").substitute(
+        nonce=nonce, css=_template("page.css").template, site=html.escape(site_name))
+    return page.encode("utf-8"), PAGE_CSP.format(nonce=nonce)

@@ -1,0 +1,460 @@
+"""The Hep.gg paste service: ``POST /api/paste`` (and its ``/api/v1/paste``
+alias), the reader and raw pages, the snippets API and the hastebin protocol.
+
+Spec: shared/spec/paste.md. Reading routes live in :mod:`.reading`, the
+snippets API in :mod:`.snippets`. Handlers are plain sync code on core
+objects; the web shells call them for WSGI and ASGI alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from hepcore.accounts import Account
+from hepcore.auth_headers import bearer_header
+from hepcore.envelope import OkEnvelope
+from hepcore.errors import (
+    BadRequest,
+    ClientDisconnected,
+    CredentialDisabled,
+    CredentialError,
+    Forbidden,
+    InternalError,
+    NotFoundError,
+    RateLimited,
+    ServiceError,
+    StorageError,
+    Unauthorized,
+)
+from hepcore.http import Request, Response
+from hepcore.limits import Limit, RateDecision
+from hepcore.service import Route, Service
+from hepcore.tokens import KeyRecord
+
+from .content import ContentSink, ContentTooLarge, InvalidUtf8
+from .detect import detect
+from .fields import (
+    MIB,
+    UNSET,
+    PasteFields,
+    check_visibility,
+    has_text,
+    normal_language,
+    normal_title,
+    read_json_object,
+    too_large,
+)
+from .migrations import paste as paste_migrations
+from .reading import ReadingRoutes
+from .render import HighlightCache
+from .snippets import SnippetRoutes
+from .store import NewContent, Paste, PasteStore
+
+log = logging.getLogger("hepcore.paste")
+
+DAY = 86400.0
+NOT_APPROVED = "Your account is not approved for paste creation"
+TOTAL_CAP_MESSAGE = "You've reached your snippet limit. Delete a few or upgrade to Prime."
+PRIVATE_NEEDS_SIGN_IN = "Sign in to create private pastes"
+PURGE_JOB = "paste.purge"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is creating or managing pastes: a key's account, a signed-in
+    account, or nobody (anonymous)."""
+
+    account: Account | None
+    key: KeyRecord | None
+    via: str  # "key", "session" or "anonymous"
+
+    @property
+    def plan(self) -> str:
+        return "anonymous" if self.account is None else self.account.plan
+
+
+class PasteService(SnippetRoutes, ReadingRoutes, Service):
+    """Options (``[services.paste]``): ``max_size_free`` (1 MiB), ``max_size_prime``
+    (8 MiB), ``free_expiry_days`` (365), ``anonymous_expiry_days`` (90),
+    ``free_total_cap`` (1000), ``free_permanent_cap`` (100),
+    ``create_rate_per_minute`` (60), ``anonymous`` (false), ``detect_time_limit``
+    (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (1 MiB),
+    ``render_cache_bytes`` (32 MiB), ``purge_interval`` (600 s),
+    ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste")."""
+
+    name = "paste"
+    envelope = OkEnvelope()
+    migrations = (paste_migrations,)
+
+    def start(self) -> None:
+        opts = self.config.options
+        self.pastes = PasteStore(self.runtime.db, self.runtime.storage, self.runtime.clock)
+        self.caps = {"anonymous": int(opts.get("max_size_free", MIB)),
+                     "free": int(opts.get("max_size_free", MIB)),
+                     "prime": int(opts.get("max_size_prime", 8 * MIB))}
+        self.free_days = float(opts.get("free_expiry_days", 365))
+        self.anonymous_days = float(opts.get("anonymous_expiry_days", 90))
+        self.free_total_cap = int(opts.get("free_total_cap", 1000))
+        self.free_permanent_cap = int(opts.get("free_permanent_cap", 100))
+        self.create_limit = Limit(int(opts.get("create_rate_per_minute", 60)), 60, "create")
+        self.anonymous_enabled = bool(opts.get("anonymous", False))
+        self.detect_time_limit = float(opts.get("detect_time_limit", 0.1))
+        self.inline_max = int(opts.get("inline_max_bytes", 64 * 1024))
+        self.highlight_max = int(opts.get("highlight_max_bytes", MIB))
+        self.cache = HighlightCache(int(opts.get("render_cache_bytes", 32 * MIB)))
+        self.downgrade_grace = float(opts.get("downgrade_grace_days", 30)) * DAY
+        self.site_name = str(opts.get("site_name", "Hep.gg Paste"))
+        jobs = getattr(self.runtime, "jobs", None)
+        if jobs is not None:
+            jobs.every(PURGE_JOB, float(opts.get("purge_interval", 600)), self.purge)
+
+    def routes(self) -> list[Route]:
+        key = "paste"
+        return [
+            Route(("POST",), "/api/paste", self.api_create, "create",
+                  "Create a paste", auth=key),
+            Route(("POST",), "/api/v1/paste", self.api_create, "create_v1",
+                  "Create a paste (alias of /api/paste)", auth=key),
+            Route(("GET",), "/api/v1/snippets", self.snippets_list, "snippets",
+                  "List your pastes, newest first", auth=key),
+            Route(("POST",), "/api/v1/snippets", self.snippets_create, "snippet_create",
+                  "Create a paste (unlisted by default)", auth=key),
+            Route(("GET",), "/api/v1/snippets/{paste_id}", self.snippets_get, "snippet",
+                  "One of your pastes, with its content", auth=key),
+            Route(("PATCH",), "/api/v1/snippets/{paste_id}", self.snippets_patch,
+                  "snippet_patch", "Change one of your pastes", auth=key),
+            Route(("DELETE",), "/api/v1/snippets/{paste_id}", self.snippets_delete,
+                  "snippet_delete", "Delete one of your pastes", auth=key),
+            Route(("POST",), "/documents", self.hastebin_create, "hastebin_create",
+                  "hastebin: create a paste from the raw body", auth=key),
+            Route(("GET",), "/documents/{paste_id}", self.hastebin_get, "hastebin_get",
+                  "hastebin: a paste as {key, data}"),
+            Route(("GET",), "/raw/{paste_id}", self.raw, "hastebin_raw",
+                  "hastebin: the raw content"),
+            Route(("GET",), "/{paste_id}/raw", self.raw, "raw", "The raw content"),
+            Route(("GET",), "/{paste_id}", self.reader, "reader", "The reader page"),
+        ]
+
+    # --- who is calling (section 2) ----------------------------------------
+
+    def identify(self, request: Request, *, allow_anonymous: bool = True) -> Caller:
+        """Step 1: a key when there is an ``Authorization`` header, else the
+        signed-in user, else anonymous (only when enabled with a captcha
+        verifier); then approval."""
+        header = request.header("authorization")
+        if header is not None:
+            try:
+                actor = self.runtime.verify(self.name, bearer_header(header))
+            except CredentialDisabled:
+                raise Unauthorized("API key disabled") from None
+            except (CredentialError, NotFoundError):
+                raise Unauthorized("Invalid API key") from None
+            caller = Caller(actor.account, actor.key, "key")
+        else:
+            session = self.runtime.session_actor(request)
+            if session is not None:
+                caller = Caller(session.account, None, "session")
+            elif allow_anonymous and self.anonymous_allowed():
+                return Caller(None, None, "anonymous")
+            else:
+                raise Unauthorized("Invalid API key")
+        assert caller.account is not None
+        if caller.account.status != "active":
+            raise Forbidden(NOT_APPROVED)
+        return caller
+
+    def anonymous_allowed(self) -> bool:
+        """P10: enabled in the options and a captcha verifier plugin installed."""
+        return self.anonymous_enabled and bool(
+            self.runtime.pm.hook.hepcore_verify_captcha.get_hookimpls())
+
+    def admit(self, request: Request, *, limited: bool,
+              allow_anonymous: bool = True) -> Caller:
+        """Identify the caller, then :meth:`count_and_limit`."""
+        caller = self.identify(request, allow_anonymous=allow_anonymous)
+        self.count_and_limit(request, caller, limited=limited)
+        return caller
+
+    def count_and_limit(self, request: Request, caller: Caller, *, limited: bool) -> None:
+        """Count the key's use and, for creates, apply the rate limit (step 2),
+        in one write transaction."""
+        if caller.key is None and not limited:
+            return
+        with self.runtime.db.write():
+            decision = self._touch_and_hit(request, caller, limited=limited)
+        if decision is not None and not decision.allowed:
+            raise RateLimited("Too many requests", code="RATE_LIMITED",
+                              retry_after=decision.retry_after)
+
+    def _touch_and_hit(self, request: Request, caller: Caller, *,
+                       limited: bool) -> RateDecision | None:
+        if caller.key is not None:
+            self.runtime.keys.touch(caller.key.id)
+        if not limited:
+            return None
+        return self.runtime.limiter.hit(self.rate_scope(caller, request), [self.create_limit])
+
+    @staticmethod
+    def rate_scope(caller: Caller, request: Request) -> str:
+        """Keys per key, signed-in users per account, anonymous callers per IP."""
+        if caller.key is not None:
+            return f"paste:create:key:{caller.key.id}"
+        if caller.account is not None:
+            return f"paste:create:account:{caller.account.id}"
+        return f"paste:create:ip:{request.client_ip}"
+
+    def signed_in_owner(self, request: Request, caller: Caller) -> bool:
+        """P9: a sign-in by the caller's own account (a key alone is not one)."""
+        if caller.account is None:
+            return False
+        if caller.via == "session":
+            return True
+        session = self.runtime.session_actor(request)
+        return session is not None and session.account.id == caller.account.id
+
+    def cap_for(self, caller: Caller) -> int:
+        return self.caps.get(caller.plan, self.caps["free"])
+
+    def lifetime(self, caller: Caller, permanent: bool) -> float | None:
+        """Seconds from creation to expiry; ``None`` for Prime and permanent pastes (P6)."""
+        if caller.plan == "prime" or permanent:
+            return None
+        days = self.anonymous_days if caller.account is None else self.free_days
+        return days * DAY
+
+    # --- create (section 4) --------------------------------------------------
+
+    def api_create(self, request: Request) -> Response:
+        paste = self.create_from_json(request, default_visibility="public")
+        return OkEnvelope.success({
+            "id": paste.id, "url": self.paste_url(request, paste.id),
+            "expiresAt": _iso(paste.expires_at), "anonymous": paste.anonymous})
+
+    def create_from_json(self, request: Request, *, default_visibility: str) -> Paste:
+        """Steps 1-11 of section 4.2 for a JSON body."""
+        caller = self.identify(request)
+        cap = self.cap_for(caller)
+        if caller.via != "anonymous" and request.content_length is not None and \
+                request.content_length <= self.inline_max:
+            return self._create_small(request, caller, cap, default_visibility)
+        self.count_and_limit(request, caller, limited=True)
+        draft = self.draft(request, caller, cap, default_visibility)
+        return self.store_new(request, caller, draft.sink, title=draft.title,
+                              language=draft.language, visibility=draft.visibility,
+                              permanent=draft.permanent)
+
+    def _create_small(self, request: Request, caller: Caller, cap: int,
+                      default_visibility: str) -> Paste:
+        """The same steps for a small body in ONE write transaction: the body is
+        read and checked first, the outcome decided in the order of section 4.2
+        (the rate limit before any body error), and the key's use, the rate-limit
+        hit and the row committed together."""
+        pending: ServiceError | None = None
+        draft: Draft | None = None
+        try:
+            draft = self.draft(request, caller, cap, default_visibility)
+            if draft.language is None:
+                draft.language = self.detect_language(draft.sink)
+            content = draft.sink.commit("")  # small: never spilled, so no object
+        except ServiceError as exc:
+            pending = exc
+        finally:
+            if draft is not None:
+                draft.sink.abort()
+        paste = None
+        with self.runtime.db.write():
+            decision = self._touch_and_hit(request, caller, limited=True)
+            if decision is None or decision.allowed:
+                if pending is None and self.over_total_cap(caller):
+                    pending = total_cap_error()
+                if pending is None:
+                    assert draft is not None and draft.language is not None
+                    paste = self._insert(caller, self.pastes.random_id(), content,
+                                         title=draft.title, language=draft.language,
+                                         visibility=draft.visibility, permanent=draft.permanent)
+        if decision is not None and not decision.allowed:
+            raise RateLimited("Too many requests", code="RATE_LIMITED",
+                              retry_after=decision.retry_after)
+        if pending is not None:
+            raise pending
+        assert paste is not None
+        self.created(request, caller, paste)
+        return paste
+
+    def draft(self, request: Request, caller: Caller, cap: int,
+              default_visibility: str) -> Draft:
+        """Steps 3-9: the body, fields, captcha, content, visibility and size."""
+        fields = PasteFields.parse(read_json_object(request, cap))
+        if caller.via == "anonymous":
+            self.check_captcha(request, fields.turnstile_token)
+        if not has_text(fields.content):
+            raise BadRequest("Paste content is required")
+        visibility = check_visibility(fields.visibility, default_visibility)
+        if visibility == "private" and not self.signed_in_owner(request, caller):
+            raise BadRequest(PRIVATE_NEEDS_SIGN_IN)
+        sink = self.new_sink(cap)
+        try:
+            sink.feed_text(fields.content)
+            sink.finish()
+        except ContentTooLarge:
+            raise too_large(cap) from None
+        except InvalidUtf8:
+            raise BadRequest("Paste content must be valid UTF-8") from None
+        fields.content = None  # the sink holds it now
+        return Draft(sink, normal_title(fields.title), normal_language(fields.language),
+                     visibility, caller.plan == "prime" and fields.is_permanent is True)
+
+    def check_captcha(self, request: Request, token: Any) -> None:
+        """Step 6 (anonymous only)."""
+        if token is UNSET or not token or self.runtime.verify_captcha(token, request) is not True:
+            raise BadRequest("Captcha failed. Try again.")
+
+    def new_sink(self, cap: int) -> ContentSink:
+        return ContentSink(self.runtime.storage, cap=cap, inline_max=self.inline_max)
+
+    def over_total_cap(self, caller: Caller) -> bool:
+        """Step 10 (Free only)."""
+        return caller.account is not None and caller.plan == "free" and \
+            self.pastes.count_live(caller.account.id) >= self.free_total_cap
+
+    def check_total_cap(self, caller: Caller) -> None:
+        if self.over_total_cap(caller):
+            raise total_cap_error()
+
+    def detect_language(self, sink: ContentSink) -> str:
+        return detect(sink.head_text, time_limit=self.detect_time_limit)
+
+    def store_new(self, request: Request, caller: Caller, sink: ContentSink, *,
+                  title: str | None, language: str | None, visibility: str,
+                  permanent: bool) -> Paste:
+        """Steps 10 and 11: the total cap, detection, then bytes and row (G3)."""
+        try:
+            self.check_total_cap(caller)
+            if language is None:
+                language = self.detect_language(sink)
+            # Stored bytes are named after the ID, so it must be free before they
+            # are committed; a row alone retries on the (rare) clash instead.
+            paste_id = self.pastes.new_id() if sink.spilled else self.pastes.random_id()
+            try:
+                content = sink.commit(f"paste/{paste_id}")
+            except StorageError:
+                log.exception("storage commit failed")
+                raise InternalError() from None
+        finally:
+            sink.abort()
+        try:
+            paste = self._insert(caller, paste_id, content, title=title, language=language,
+                                 visibility=visibility, permanent=permanent)
+        except BaseException as exc:
+            self.discard(content)
+            if isinstance(exc, ServiceError):
+                raise
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                log.exception("database insert failed")
+                raise InternalError() from None
+            raise
+        self.created(request, caller, paste)
+        return paste
+
+    def created(self, request: Request, caller: Caller, paste: Paste) -> None:
+        self.runtime.emit("paste.created", self.name,
+                          caller.account.id if caller.account else None,
+                          {"id": paste.id, "url": self.paste_url(request, paste.id),
+                           "visibility": paste.visibility})
+
+    def _insert(self, caller: Caller, paste_id: str, content: NewContent, *, title: str | None,
+                language: str, visibility: str, permanent: bool) -> Paste:
+        for attempt in range(5):
+            try:
+                with self.runtime.db.write():
+                    self.check_total_cap(caller)  # again, atomically with the insert
+                    return self.pastes.insert(
+                        paste_id, account_id=caller.account.id if caller.account else None,
+                        key_id=caller.key.id if caller.key else None,
+                        anonymous=caller.account is None, title=title, language=language,
+                        visibility=visibility, is_permanent=permanent, content=content,
+                        expires_after=self.lifetime(caller, permanent))
+            except sqlite3.IntegrityError:
+                if content.storage_key is not None or attempt == 4:
+                    raise
+                paste_id = self.pastes.random_id()
+        raise AssertionError("unreachable")
+
+    def discard(self, content: NewContent) -> None:
+        if content.storage_key:
+            try:
+                self.runtime.storage.delete(content.storage_key)
+            except OSError:
+                log.exception("could not remove %s", content.storage_key)
+
+    def paste_url(self, request: Request | None, paste_id: str) -> str:
+        if request is None:
+            base = self.config.public_base_url or \
+                f"http://localhost{self.config.prefix.rstrip('/')}"
+        else:
+            base = self.public_base(request)
+        return f"{base}/{paste_id}"
+
+    # --- hastebin (section 9) -------------------------------------------------
+
+    def hastebin_create(self, request: Request) -> Response:
+        caller = self.admit(request, limited=True)
+        cap = self.cap_for(caller)
+        if request.content_length is not None and request.content_length > cap:
+            raise too_large(cap)
+        if caller.via == "anonymous":
+            raise BadRequest("Captcha failed. Try again.")
+        sink = self.new_sink(cap)
+        try:
+            sink.feed_all(request.iter_body())
+            sink.finish()
+        except ContentTooLarge:
+            raise too_large(cap) from None
+        except InvalidUtf8:
+            raise BadRequest("Paste content must be valid UTF-8") from None
+        except ClientDisconnected:
+            sink.abort()
+            raise BadRequest("The request body ended early") from None
+        if not sink.has_text:
+            sink.abort()
+            raise BadRequest("Paste content is required")
+        paste = self.store_new(request, caller, sink, title=None, language=None,
+                               visibility="public", permanent=False)
+        return Response.json({"key": paste.id})
+
+    # --- purge (P6) ------------------------------------------------------------
+
+    def purge(self) -> dict[str, int]:
+        """Expire Prime leftovers of downgraded accounts, purge expired pastes,
+        remove orphaned bytes. Safe to run concurrently and repeatedly."""
+        downgraded = self.pastes.expire_prime_downgrades(self.downgrade_grace, self.free_days)
+        purged = self.pastes.purge_expired()
+        removed = self.pastes.drain_orphans()
+        if downgraded or purged or removed:
+            log.info("paste purge: %d given an expiry, %d purged, %d objects removed",
+                     downgraded, purged, removed)
+        return {"expiry_set": downgraded, "purged": purged, "objects_removed": removed}
+
+
+@dataclass
+class Draft:
+    """A create request after steps 3-9: the content in its sink and the fields."""
+
+    sink: ContentSink
+    title: str | None
+    language: str | None
+    visibility: str
+    permanent: bool
+
+
+def total_cap_error() -> ServiceError:
+    return ServiceError(TOTAL_CAP_MESSAGE, code="PASTE_TOTAL_CAP", status=429)
+
+
+def _iso(ts: float | None) -> str | None:
+    from hepcore.clock import iso_ms
+
+    return None if ts is None else iso_ms(ts)

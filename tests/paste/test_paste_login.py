@@ -1,0 +1,71 @@
+"""The minimal sign-in of ``hepcore_login``: one-time signed links, the
+session cookie, and the session hook the paste service uses."""
+
+from __future__ import annotations
+
+from hepcore_login.service import LINK_MAX_AGE, SESSION_MAX_AGE, issue_link_token
+
+from hepcore import BytesBody, Request
+
+
+def plain(cookie: str) -> Request:
+    return Request(method="GET", path="/", headers={"cookie": cookie}, body=BytesBody(b""))
+
+
+def test_link_page_then_sign_in_once(client, runtime, account) -> None:
+    token = issue_link_token(runtime, account.id, "/some/page?x=1")
+    page = client.simulate_get(f"/login/{token}")
+    assert page.status_code == 200 and "Sign in as <strong>alice</strong>?" in page.text
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    assert client.simulate_get(f"/login/{token}").status_code == 200  # GET does not use it
+    done = client.simulate_post(f"/login/{token}")
+    assert done.status_code == 303
+    assert done.headers["location"] == "/some/page?x=1"
+    cookie = done.headers["set-cookie"]
+    assert cookie.startswith("hepcore_login=")
+    assert f"Max-Age={SESSION_MAX_AGE}" in cookie and "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain http
+    actor = runtime.session_actor(plain(cookie.split(";", 1)[0]))
+    assert actor is not None and (actor.account.id, actor.via) == (account.id, "session")
+    again = client.simulate_post(f"/login/{token}")
+    assert again.status_code == 400 and "already used" in again.text
+    assert client.simulate_get(f"/login/{token}").status_code == 400
+
+
+def test_secure_cookie_over_https(client, runtime, account) -> None:
+    token = issue_link_token(runtime, account.id)
+    done = client.simulate_post(f"/login/{token}", protocol="https")
+    assert "; Secure" in done.headers["set-cookie"]
+
+
+def test_links_expire_and_are_signed(client, runtime, account, clock) -> None:
+    token = issue_link_token(runtime, account.id)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert client.simulate_post(f"/login/{tampered}").status_code == 400
+    clock.advance(LINK_MAX_AGE + 10)
+    assert client.simulate_post(f"/login/{token}").status_code == 400
+    # A session token is not a link, nor the other way round (own purposes).
+    session = runtime.signer.dumps({"a": account.id}, "login.session")
+    assert client.simulate_post(f"/login/{session}").status_code == 400
+    link = issue_link_token(runtime, account.id)
+    assert runtime.session_actor(plain(f"hepcore_login={link}")) is None
+
+
+def test_open_redirects_are_refused(client, runtime, account) -> None:
+    for target in ("https://evil.example/", "//evil.example", "/\\evil", "javascript:x"):
+        token = issue_link_token(runtime, account.id, target)
+        assert client.simulate_post(f"/login/{token}").headers["location"] == "/"
+
+
+def test_session_expiry_and_logout(client, runtime, account, clock) -> None:
+    from conftest import session_cookie
+
+    cookie = session_cookie(client, runtime, account)
+    assert runtime.session_actor(plain(cookie)) is not None
+    out = client.simulate_post("/login/logout")
+    assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+    clock.advance(SESSION_MAX_AGE + 60)
+    assert runtime.session_actor(plain(cookie)) is None
+    assert runtime.session_actor(plain("hepcore_login=garbage")) is None
+    assert runtime.session_actor(plain("other=1")) is None
