@@ -150,3 +150,41 @@ def test_limit_holds_across_processes(db_path: Path) -> None:
         assert rows == 25
     finally:
         db.close()
+
+
+def test_a_full_window_is_counted_exactly_as_hits_expire(db: Database) -> None:
+    clock = FakeClock(1000.0)
+    limiter = SQLiteRateLimiter(db, clock)
+    limit = Limit(500, 100, "busy")
+    for _ in range(500):
+        assert limiter.hit("busy", [limit]).allowed
+        clock.advance(0.125)
+    refused = limiter.hit("busy", [limit])  # at +62.5 s: the first hit leaves at +100 s
+    assert (refused.allowed, refused.retry_after) == (False, 38)
+    clock.advance(37.51)  # the first hit (at +0) has left the window, the second not yet
+    assert limiter.hit("busy", [limit]).allowed
+    assert not limiter.hit("busy", [limit]).allowed
+    clock.advance(0.125)
+    assert limiter.hit("busy", [limit]).allowed
+    (rows,) = db.one("SELECT count(*) FROM rate_hits WHERE scope = 'busy'")
+    (kept,) = db.one("SELECT n FROM rate_counts WHERE scope = 'busy'")
+    assert rows == kept == 500
+    limiter.reset("busy")
+    assert db.one("SELECT n FROM rate_counts WHERE scope = 'busy'") is None
+    assert limiter.hit("busy", [limit]).allowed
+
+
+def test_a_shorter_limit_is_checked_inside_the_longer_window(db: Database) -> None:
+    clock = FakeClock(0.0)
+    limiter = SQLiteRateLimiter(db, clock)
+    minute, day = Limit(3, 60, "minute"), Limit(5, 86400, "day")
+    for _ in range(3):
+        assert limiter.hit("two", [minute, day]).allowed
+    decision = limiter.hit("two", [minute, day])
+    assert (decision.allowed, decision.limit, decision.retry_after) == (False, minute, 60)
+    clock.advance(61)
+    assert limiter.hit("two", [minute, day]).allowed
+    assert limiter.hit("two", [minute, day]).allowed
+    decision = limiter.hit("two", [minute, day])
+    assert (decision.allowed, decision.limit) == (False, day)
+    assert decision.retry_after == 86400 - 61

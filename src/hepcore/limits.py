@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .clock import Clock, system_clock
 from .db import Database
@@ -53,7 +53,14 @@ class RateLimiter(Protocol):
 
 
 class SQLiteRateLimiter:
-    """A sliding-log limiter in the core database: exact rolling windows."""
+    """A sliding-log limiter in the core database: exact rolling windows.
+
+    Each hit is a row of ``rate_hits``; rows older than the longest period
+    are deleted as hits arrive, and ``rate_counts`` keeps how many rows a
+    scope holds, so the longest limit is checked without counting rows (a
+    scope with a generous limit can hold many thousands). Shorter limits
+    count at most ``limit.count`` rows.
+    """
 
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
@@ -66,31 +73,47 @@ class SQLiteRateLimiter:
         longest = max(limit.period for limit in limits)
         refused: RateDecision | None = None
         with self.db.write() as conn:
-            conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
-                         (scope, now - longest))
+            expired = conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
+                                   (scope, now - longest)).rowcount
+            row = conn.execute("SELECT n FROM rate_counts WHERE scope = ?", (scope,)).fetchone()
+            kept = (row[0] if row else 0) - expired
             for limit in limits:
                 since = now - limit.period
-                (count,) = conn.execute(
-                    "SELECT count(*) FROM rate_hits WHERE scope = ? AND ts > ?",
-                    (scope, since)).fetchone()
+                if limit.period >= longest:
+                    count = kept
+                else:
+                    (count,) = conn.execute(
+                        "SELECT count(*) FROM (SELECT 1 FROM rate_hits WHERE scope = ?"
+                        " AND ts > ? LIMIT ?)", (scope, since, limit.count)).fetchone()
                 if count >= limit.count:
-                    # The hit that frees a slot is the (count - limit + 1)-th oldest in the window.
-                    row = conn.execute(
-                        "SELECT ts FROM rate_hits WHERE scope = ? AND ts > ? ORDER BY ts"
-                        " LIMIT 1 OFFSET ?", (scope, since, count - limit.count)).fetchone()
-                    oldest = row[0] if row else now
-                    wait = max(1, math.ceil(oldest + limit.period - now))
+                    wait = self._wait(conn, scope, since, limit, now)
                     # Retry-After must hold for every limit, not just the first refusing one.
                     if refused is None or wait > refused.retry_after:
                         refused = RateDecision(False, limit, wait)
-            if refused is not None:
-                return refused
-            conn.execute("INSERT INTO rate_hits (scope, ts) VALUES (?, ?)", (scope, now))
-        return RateDecision(True)
+            if refused is None:
+                conn.execute("INSERT INTO rate_hits (scope, ts) VALUES (?, ?)", (scope, now))
+                kept += 1
+            if refused is None or expired:
+                conn.execute("INSERT INTO rate_counts (scope, n) VALUES (?, ?)"
+                             " ON CONFLICT(scope) DO UPDATE SET n = excluded.n", (scope, kept))
+        return refused or RateDecision(True)
+
+    @staticmethod
+    def _wait(conn: Any, scope: str, since: float, limit: Limit, now: float) -> int:
+        """Whole seconds until ``limit`` accepts a hit: until the hit that frees a
+        slot, the (count - limit + 1)-th oldest in the window, leaves it."""
+        (count,) = conn.execute("SELECT count(*) FROM rate_hits WHERE scope = ? AND ts > ?",
+                                (scope, since)).fetchone()
+        row = conn.execute(
+            "SELECT ts FROM rate_hits WHERE scope = ? AND ts > ? ORDER BY ts LIMIT 1 OFFSET ?",
+            (scope, since, max(0, count - limit.count))).fetchone()
+        oldest = row[0] if row else now
+        return max(1, math.ceil(oldest + limit.period - now))
 
     def reset(self, scope: str) -> None:
         with self.db.write() as conn:
             conn.execute("DELETE FROM rate_hits WHERE scope = ?", (scope,))
+            conn.execute("DELETE FROM rate_counts WHERE scope = ?", (scope,))
 
 
 @dataclass(frozen=True)

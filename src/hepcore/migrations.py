@@ -61,3 +61,16 @@ def m001_accounts_and_keys(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@core()
+def m002_rate_counts(db: sqlite_utils.Database) -> None:
+    # How many rows rate_hits holds per scope, kept with every insert and
+    # delete, so a limit over the whole kept window needs no count(*).
+    db.execute("""
+        CREATE TABLE rate_counts (
+            scope TEXT PRIMARY KEY,
+            n INTEGER NOT NULL
+        )""")
+    db.execute("INSERT INTO rate_counts (scope, n) SELECT scope, count(*) FROM rate_hits"
+               " GROUP BY scope")
