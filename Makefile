@@ -1,6 +1,6 @@
 # make serve: set up and serve the example host on http://127.0.0.1:8000
 # make test:  set up and run the test suite
-# make bench: the upload benchmark, then the uploader benchmark (bench/RESULTS.md)
+# make bench: every benchmark in bench/, one after the other (bench/RESULTS.md)
 PYTHON ?= python3
 VENV ?= .venv
 DATA ?= hepcore-data
@@ -45,6 +45,10 @@ system-deps:
 bench: setup
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/uploader.py
+	$(BIN)/python bench/paste.py
+	$(BIN)/python bench/cdn.py
+	$(BIN)/python bench/images.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
