@@ -101,6 +101,18 @@ http {{
     (run / "server.log").write_bytes(server_log.read_bytes())
 
 
+def access_lines(run: Path, item: str, status: str) -> list[str]:
+    """nginx's access-log lines for GETs of ``item`` with ``status``; nginx writes a
+    line only after the response went out, so wait a little for it."""
+    for _ in range(100):
+        lines = [line for line in (run / "access.log").read_text().splitlines()
+                 if f'"GET /{item} ' in line and f" {status} " in line]
+        if lines:
+            return lines
+        time.sleep(0.05)
+    return []
+
+
 def test_100_mib_upload_through_nginx_and_download_via_x_accel_redirect(nginx_site) -> None:
     url, run, token = nginx_site
     digest = hashlib.sha256()
@@ -145,10 +157,9 @@ def test_100_mib_upload_through_nginx_and_download_via_x_accel_redirect(nginx_si
             if name.lower() not in ("date", "server", "connection", "x-request-id"):
                 assert again.headers.get(name) == value, name
 
-    access = (run / "access.log").read_text().splitlines()
-    served = [line for line in access if f'"GET /{item} ' in line and " 200 " in line]
+    served = access_lines(run, item, "200")
     assert served and f'accel="/_hepcore_files/uploader/{item}"' in served[0]
-    ranged_line = [line for line in access if f'"GET /{item} ' in line and " 206 " in line]
+    ranged_line = access_lines(run, item, "206")
     assert ranged_line and 'accel="-"' in ranged_line[0]  # ranges are hepcore's own
 
 
@@ -165,8 +176,7 @@ def test_user_html_keeps_its_sandbox_when_nginx_serves_it(nginx_site) -> None:
     assert served.headers["Content-Security-Policy"] == direct["Content-Security-Policy"]
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert served.headers["ETag"] == direct["ETag"]
-    accel = [line for line in (run / "access.log").read_text().splitlines()
-             if f'"GET /{item} ' in line]
+    accel = access_lines(run, item, "200")
     assert accel and f'accel="/_hepcore_files/uploader/{item}"' in accel[0]
 
 
@@ -174,9 +184,13 @@ def test_hepcore_sees_the_address_nginx_saw_not_a_forged_one(nginx_site) -> None
     url, run, _token = nginx_site
     requests.get(url + "/no-such-item", headers={"X-Forwarded-For": "198.51.100.66"},
                  timeout=10)
-    time.sleep(0.2)
-    log = (run.parent / "data").glob("server-wsgi-*.log")
-    lines = [json.loads(line) for path in log for line in path.read_text().splitlines()
-             if line.startswith('{"ts"')]
-    mine = [line for line in lines if line["path"] == "/no-such-item"]
+    mine: list[dict[str, object]] = []
+    for _ in range(100):
+        logs = (run.parent / "data").glob("server-wsgi-*.log")
+        lines = [json.loads(line) for path in logs for line in path.read_text().splitlines()
+                 if line.startswith('{"ts"')]
+        mine = [line for line in lines if line["path"] == "/no-such-item"]
+        if mine:
+            break
+        time.sleep(0.05)
     assert mine and mine[0]["client"] == "127.0.0.1"
