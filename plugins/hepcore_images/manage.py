@@ -49,7 +49,7 @@ def read_json_object(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting recurses
         raise ImagesBadRequest(INVALID_JSON) from None
     if not isinstance(data, dict):
         raise ImagesBadRequest(INVALID_JSON)

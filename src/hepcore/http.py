@@ -136,7 +136,7 @@ class Request:
         raw = self.read_body(limit)
         try:
             return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting recurses
             raise MalformedBody("invalid JSON") from None
 
 
@@ -183,5 +183,13 @@ class Response:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, as every service sends it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON, as every service sends it.
+
+    A string holding a lone surrogate (JSON input may carry ``"\\ud800"``,
+    and a service may echo it back) cannot be UTF-8: the whole document is
+    then sent with ASCII escapes, which is the same JSON.
+    """
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
