@@ -182,8 +182,9 @@ def test_user_html_keeps_its_sandbox_when_nginx_serves_it(nginx_site) -> None:
 
 def test_hepcore_sees_the_address_nginx_saw_not_a_forged_one(nginx_site) -> None:
     url, run, _token = nginx_site
-    requests.get(url + "/no-such-item", headers={"X-Forwarded-For": "198.51.100.66"},
-                 timeout=10)
+    requests.get(url + "/no-such-item", timeout=10, headers={
+        "X-Forwarded-For": "198.51.100.66", "Forwarded": "for=203.0.113.9;proto=https",
+        "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
     mine: list[dict[str, object]] = []
     for _ in range(100):
         logs = (run.parent / "data").glob("server-wsgi-*.log")
@@ -194,3 +195,10 @@ def test_hepcore_sees_the_address_nginx_saw_not_a_forged_one(nginx_site) -> None
             break
         time.sleep(0.05)
     assert mine and mine[0]["client"] == "127.0.0.1"
+    # Nor can a client choose the host or scheme of the URLs hepcore answers with.
+    r = requests.post(url + "/upload", headers={
+        "Authorization": _token, "Forwarded": "host=evil.example;proto=https",
+        "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+        files={"file": ("a.txt", b"hi", "text/plain")}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["url"].startswith(url + "/")

@@ -156,3 +156,17 @@ def test_metrics_add_up_over_every_gunicorn_worker(tmp_path: Path) -> None:
     # Every worker's 404s (ours and the start-up probes of "/"), whichever answered the scrape.
     not_found = len([a for a in access if a["status"] == 404])
     assert metric(text, "hepcore_requests_total", service="uploader", status="404") == not_found
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_forwarded_headers_count_only_with_trust_proxy(tmp_path: Path, kind: str) -> None:
+    data = tmp_path / "host"
+    assert main(["--data", str(data), "init"]) == 0  # trust_proxy = false
+    with run_server(data, kind, workers=1, threads=2) as server:
+        requests.get(server.url + "/who-is-it", timeout=10, headers={
+            "X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"})
+        log = server.log_path.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+    mine = [line for line in lines if line["path"] == "/who-is-it"]
+    assert mine and mine[0]["client"] == "127.0.0.1"

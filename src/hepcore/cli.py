@@ -125,7 +125,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=config.log_level, timeout_keep_alive=30,
-                    access_log=False)  # hepcore writes its own (hepcore.observe)
+                    access_log=False,  # hepcore writes its own (hepcore.observe)
+                    # [server] trust_proxy alone decides whether X-Forwarded-* count,
+                    # as under gunicorn (uvicorn would trust them from loopback).
+                    proxy_headers=False)
         return 0
     from gunicorn.app.base import BaseApplication
 
