@@ -188,3 +188,37 @@ def test_a_shorter_limit_is_checked_inside_the_longer_window(db: Database) -> No
     decision = limiter.hit("two", [minute, day])
     assert (decision.allowed, decision.limit) == (False, day)
     assert decision.retry_after == 86400 - 61
+
+
+def test_the_count_follows_rows_written_by_anyone(db: Database) -> None:
+    """A worker running older code, or an operator, may write rate_hits directly."""
+    clock = FakeClock(0.0)
+    limiter = SQLiteRateLimiter(db, clock)
+    day = Limit(5, 86400, "day")
+    with db.write() as conn:
+        for i in range(3):
+            conn.execute("INSERT INTO rate_hits (scope, ts) VALUES ('other', ?)", (i,))
+    clock.advance(10)
+    assert [limiter.hit("other", [day]).allowed for _ in range(3)] == [True, True, False]
+    with db.write() as conn:
+        conn.execute("DELETE FROM rate_hits WHERE scope = 'other' AND ts < 2")
+    assert [limiter.hit("other", [day]).allowed for _ in range(3)] == [True, True, False]
+
+
+def test_migration_counts_the_hits_a_database_already_has(tmp_path: Path) -> None:
+    """A database from before the count triggers: its rows are counted on upgrade."""
+    path = tmp_path / "old.db"
+    db = open_db(path)
+    with db.write() as conn:  # back to the state before m003
+        conn.execute("DROP TRIGGER rate_hits_counted")
+        conn.execute("DROP TRIGGER rate_hits_uncounted")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_rate_count_triggers'")
+        conn.execute("INSERT INTO rate_hits (scope, ts) VALUES ('s', 1), ('s', 2), ('t', 3)")
+        conn.execute("INSERT INTO rate_counts (scope, n) VALUES ('s', 7)")  # drifted
+    db.close()
+    db = open_db(path)
+    try:
+        assert sorted(tuple(r) for r in db.all("SELECT scope, n FROM rate_counts")) == [
+            ("s", 2), ("t", 1)]
+    finally:
+        db.close()

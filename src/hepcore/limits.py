@@ -56,10 +56,12 @@ class SQLiteRateLimiter:
     """A sliding-log limiter in the core database: exact rolling windows.
 
     Each hit is a row of ``rate_hits``; rows older than the longest period
-    are deleted as hits arrive, and ``rate_counts`` keeps how many rows a
-    scope holds, so the longest limit is checked without counting rows (a
-    scope with a generous limit can hold many thousands). Shorter limits
-    count at most ``limit.count`` rows.
+    are deleted as hits arrive, and ``rate_counts`` (kept by triggers) holds
+    how many rows a scope has, so the longest limit is checked without
+    counting rows (a scope with a generous limit can hold many thousands).
+    Shorter limits count at most ``limit.count`` rows. A scope must always
+    be hit with the same limits: a call with a shorter longest period
+    forgets the older hits a longer one needs.
     """
 
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
@@ -73,10 +75,11 @@ class SQLiteRateLimiter:
         longest = max(limit.period for limit in limits)
         refused: RateDecision | None = None
         with self.db.write() as conn:
-            expired = conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
-                                   (scope, now - longest)).rowcount
+            # Triggers keep rate_counts in step with these two statements.
+            conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
+                         (scope, now - longest))
             row = conn.execute("SELECT n FROM rate_counts WHERE scope = ?", (scope,)).fetchone()
-            kept = (row[0] if row else 0) - expired
+            kept = row[0] if row else 0
             for limit in limits:
                 since = now - limit.period
                 if limit.period >= longest:
@@ -92,10 +95,6 @@ class SQLiteRateLimiter:
                         refused = RateDecision(False, limit, wait)
             if refused is None:
                 conn.execute("INSERT INTO rate_hits (scope, ts) VALUES (?, ?)", (scope, now))
-                kept += 1
-            if refused is None or expired:
-                conn.execute("INSERT INTO rate_counts (scope, n) VALUES (?, ?)"
-                             " ON CONFLICT(scope) DO UPDATE SET n = excluded.n", (scope, kept))
         return refused or RateDecision(True)
 
     @staticmethod

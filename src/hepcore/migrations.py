@@ -74,3 +74,21 @@ def m002_rate_counts(db: sqlite_utils.Database) -> None:
         )""")
     db.execute("INSERT INTO rate_counts (scope, n) SELECT scope, count(*) FROM rate_hits"
                " GROUP BY scope")
+
+
+@core()
+def m003_rate_count_triggers(db: sqlite_utils.Database) -> None:
+    # rate_counts follows every insert and delete of rate_hits, whoever makes
+    # it (an older worker during a rolling restart, an operator), and is
+    # recounted here once, so it cannot drift.
+    db.executescript("""
+        CREATE TRIGGER rate_hits_counted AFTER INSERT ON rate_hits BEGIN
+            INSERT INTO rate_counts (scope, n) VALUES (NEW.scope, 1)
+                ON CONFLICT(scope) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER rate_hits_uncounted AFTER DELETE ON rate_hits BEGIN
+            UPDATE rate_counts SET n = max(n - 1, 0) WHERE scope = OLD.scope;
+        END;
+        DELETE FROM rate_counts;
+        INSERT INTO rate_counts (scope, n) SELECT scope, count(*) FROM rate_hits GROUP BY scope;
+    """)
