@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,27 @@ def test_a_job_held_by_another_process_is_skipped_here(tmp_path: Path) -> None:
         holder.wait(10)
     jobs._tick(jobs._jobs["purge"])
     assert ran == [1]
+
+
+def test_a_thread_that_outlives_stop_does_not_run_beside_a_restart(tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path)
+    runs: list[tuple[float, int]] = []
+    first = threading.Event()
+
+    def slow() -> None:
+        runs.append((time.monotonic(), threading.get_ident()))
+        first.set()
+        time.sleep(0.5)
+
+    jobs.every("slow", 0.05, slow)
+    jobs.start()
+    assert first.wait(5)
+    old = [t for t in threading.enumerate() if t.name == "hepcore-job-slow"]
+    jobs.stop(timeout=0.05)  # the run in progress outlives the join
+    restarted = time.monotonic()
+    jobs.start()
+    time.sleep(2)
+    jobs.stop()
+    assert len(old) == 1 and not old[0].is_alive()
+    after = {ident for ts, ident in runs if ts >= restarted}
+    assert len(after) == 1 and old[0].ident not in after

@@ -37,6 +37,8 @@ class Jobs:
     def __init__(self, lock_dir: Path) -> None:
         self.lock_dir = Path(lock_dir)
         self._jobs: dict[str, Job] = {}
+        # One event per start(): threads of an earlier start that outlive
+        # stop() see their own event set and end, never run next to new ones.
         self._stopping = threading.Event()
         self._started = False
         self._mutex = threading.Lock()
@@ -82,7 +84,7 @@ class Jobs:
             if self._started:
                 return
             self._started = True
-            self._stopping.clear()
+            self._stopping = threading.Event()
             for job in self._jobs.values():
                 self._launch(job)
 
@@ -97,19 +99,24 @@ class Jobs:
                 job.thread = None
         for thread in threads:
             thread.join(timeout)
+            if thread.is_alive():
+                log.warning("job thread %s still running after %.0f s; it ends after this run",
+                            thread.name, timeout)
 
     def _launch(self, job: Job) -> None:
-        job.thread = threading.Thread(target=self._loop, args=(job,), daemon=True,
-                                      name=f"hepcore-job-{job.name}")
+        job.wake_event = threading.Event()
+        job.thread = threading.Thread(
+            target=self._loop, args=(job, self._stopping, job.wake_event), daemon=True,
+            name=f"hepcore-job-{job.name}")
         job.thread.start()
 
-    def _loop(self, job: Job) -> None:
+    def _loop(self, job: Job, stopping: threading.Event, wake: threading.Event) -> None:
         # A short first delay lets every worker finish starting before the first run.
         delay = min(job.seconds, 1.0)
-        while not self._stopping.is_set():
-            job.wake_event.wait(delay)
-            job.wake_event.clear()
-            if self._stopping.is_set():
+        while not stopping.is_set():
+            wake.wait(delay)
+            wake.clear()
+            if stopping.is_set():
                 return
             delay = job.seconds
             self._tick(job)
