@@ -97,7 +97,20 @@ def test_metrics_count_requests_bytes_and_refusals(ops_client) -> None:
     assert delta("hepcore_requests_total", route="/upload", status="429") == 1
     assert delta("hepcore_refusals_total", service="uploader", kind="rate_limit") == 1
     assert delta("hepcore_request_duration_seconds_count", route="/upload") == 3
-    assert delta("hepcore_uploaded_bytes_total", service="uploader") > 3 * 5
+    body, _ = multipart([("file", "a.txt", "text/plain", b"hello")])
+    # Two uploads read their whole body; the refused one read none of it.
+    assert delta("hepcore_uploaded_bytes_total", service="uploader") == 2 * len(body)
+
+
+def test_uploaded_bytes_are_the_bytes_read_not_the_announced_length(ops_client) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    before = ops_client.simulate_get("/metrics", headers=auth).text
+    r = ops_client.simulate_post("/upload", body=b"", headers={
+        "Authorization": "hyd-up-not-a-key", "Content-Length": "999999999999"})
+    assert r.status_code == 401
+    after = ops_client.simulate_get("/metrics", headers=auth).text
+    assert metric(after, "hepcore_uploaded_bytes_total") == metric(
+        before, "hepcore_uploaded_bytes_total")
 
 
 def test_metrics_are_off_without_a_token(tmp_path: Path, app_kind: str) -> None:

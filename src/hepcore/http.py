@@ -48,16 +48,20 @@ class LengthLimitedBody:
     def __init__(self, raw: BodyReader, content_length: int | None) -> None:
         self._raw = raw
         self.remaining = content_length
+        self.consumed = 0  # bytes handed out so far (for metrics)
 
     def read(self, n: int) -> bytes:
         if self.remaining is None:
-            return self._raw.read(n)
+            data = self._raw.read(n)
+            self.consumed += len(data)
+            return data
         if self.remaining <= 0:
             return b""
         data = self._raw.read(min(n, self.remaining))
         if not data:
             raise ClientDisconnected("body ended before Content-Length")
         self.remaining -= len(data)
+        self.consumed += len(data)
         return data
 
 

@@ -88,7 +88,7 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
         client_ip = route[0] if route else (req.remote_addr or "")
     else:
         scheme, netloc, client_ip = req.scheme, req.netloc, req.remote_addr or ""
-    return Request(
+    request = Request(
         method=req.method,
         path=sub if sub is not None else path,
         headers=FalconHeaders(req),
@@ -102,6 +102,8 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
         client_ip=client_ip,
         read_chunk_size=config.read_chunk_size,
     )
+    req.context.hepcore_request = request  # for the access log and metrics
+    return request
 
 
 def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, resp: Any,
@@ -110,21 +112,15 @@ def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, r
     rid = observe.request_id(req.get_header("X-Request-Id"))
     resp.set_header("X-Request-Id", rid)
     body = response.body
-    try:
-        length = content_length(req) if req.method in ("POST", "PUT", "PATCH") else 0
-    except ServiceError:  # already answered as a 400
-        length = 0
-    config = runtime.config
-    client_ip = req.remote_addr or ""
-    if config.trust_proxy:
-        route = req.access_route
-        client_ip = route[0] if route else client_ip
+    request: Request | None = getattr(req.context, "hepcore_request", None)
     observe.record(
         service=mount.service.name, route=group.path if group is not None else "(none)",
         method=req.method, status=response.status, seconds=time.perf_counter() - started,
-        uploaded=length or 0, served=body.length if isinstance(body, StreamBody) else None,
+        uploaded=getattr(request.body, "consumed", 0) if request is not None else 0,
+        served=body.length if isinstance(body, StreamBody) else None,
         rid=rid, path=observe.redacted_path(req.path, params),
-        client_ip=client_ip, log=config.access_log)
+        client_ip=request.client_ip if request is not None else (req.remote_addr or ""),
+        log=runtime.config.access_log)
 
 
 def apply_headers(resp: Any, response: Response) -> None:
