@@ -21,11 +21,11 @@ from hepcore.errors import (
 )
 from hepcore.http import Request, Response
 from hepcore.multipart import Part
+from hepcore.outbound import human_size
 from hepcore.storage import ObjectWriter
 
 from .names import clean_text, from_header, sanitize
 from .quota import MAX_BATCH, plan_batch
-from .sizes import human_size
 from .store import Upload
 from .types import detect_type
 
@@ -37,6 +37,9 @@ log = logging.getLogger("hepcore.cdn")
 BATCH_INTERNAL_ERROR = "Upload failed due to an internal error"
 REMOVED_CONCURRENT = "Removed: concurrent uploads exceeded quota"
 MAX_BATCH_PARTS = 1000
+"""Parts read at most; past it the batch is ``Too many files`` without counting further."""
+PART_LIMIT_REACHED = "Maximum segment count exceeded"
+"""How :class:`hepcore.multipart.FormReader` words a body with more than ``max_parts`` parts."""
 
 
 @dataclass
@@ -73,9 +76,10 @@ class BatchRoutes:
             raise PayloadTooLarge("Request too large")
         form = self._form(request, "Missing files[] parameter", body_limit, MAX_BATCH_PARTS)
         incoming: list[Incoming] = []
-        count = 0
+        count = parts = 0
         try:
             for part in form:
+                parts += 1
                 if part.name != "files[]" or not part.is_file \
                         or not sanitize(from_header(part.filename or "")):
                     continue  # not a file, or one without a usable name: as upstream, absent
@@ -89,6 +93,9 @@ class BatchRoutes:
                 item.discard()
             if isinstance(exc, BodyTooLarge):
                 raise PayloadTooLarge("Request too large") from None
+            if isinstance(exc, MalformedBody) and parts == MAX_BATCH_PARTS \
+                    and PART_LIMIT_REACHED in str(exc):
+                raise _too_many(f"more than {MAX_BATCH_PARTS}") from None
             if isinstance(exc, (MalformedBody, ClientDisconnected)):
                 raise BadRequest("Malformed multipart body") from None
             raise
@@ -97,8 +104,7 @@ class BatchRoutes:
         if count > MAX_BATCH:
             for item in incoming:
                 item.discard()
-            raise BadRequest("Too many files",
-                             extra={"detail": f"Maximum {MAX_BATCH} files per batch, got {count}"})
+            raise _too_many(str(count))
         result = self.store_batch(account, incoming)
         base = self.base_for(request)
         body = {"uploads": [self.upload_json(u, base) for u in result.uploads],
@@ -169,6 +175,10 @@ class BatchRoutes:
         return result
 
 
-
 def _oversize_reason(size: int, per_file: int) -> str:
     return f"File size ({human_size(size)}) exceeds limit of {human_size(per_file)}"
+
+
+def _too_many(got: str) -> BadRequest:
+    return BadRequest("Too many files",
+                      extra={"detail": f"Maximum {MAX_BATCH} files per batch, got {got}"})

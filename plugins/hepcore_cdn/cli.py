@@ -15,11 +15,11 @@ from hepcore.cli import parse_size
 from hepcore.clock import iso_s
 from hepcore.errors import ConfigError, QuotaExceeded, StorageError
 from hepcore.limits import Usage
+from hepcore.outbound import human_size
 
 from .keys import create_key
 from .names import sanitize
 from .quota import scope_of
-from .sizes import human_size
 from .types import detect_type
 
 if TYPE_CHECKING:

@@ -12,10 +12,15 @@ import logging
 from dataclasses import dataclass
 
 from hepcore.errors import BodyTooLarge, StorageError
-from hepcore.outbound import CONNECTION_FAILED, Fetcher, FetchError, ResponseTooLarge
+from hepcore.outbound import (
+    CONNECTION_FAILED,
+    Fetcher,
+    FetchError,
+    InvalidURL,
+    ResponseTooLarge,
+    human_size,
+)
 from hepcore.storage import ObjectWriter, Storage
-
-from .sizes import human_size
 
 log = logging.getLogger("hepcore.cdn")
 
@@ -41,8 +46,13 @@ def download(fetcher: Fetcher, storage: Storage, url: str, *, cap: int,
     """GET ``url`` and stream at most ``cap`` bytes into a new writer.
 
     ``authorization`` goes to the URL's own origin only, as ``Authorization``.
-    Raises :class:`DownloadFailed`; nothing is left behind when it does.
+    Raises :class:`DownloadFailed`; nothing is left behind when it does. A URL
+    that cannot be written as UTF-8 (a lone surrogate from JSON) is ``Invalid URL``.
     """
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DownloadFailed(InvalidURL.default_reason) from None
     origin_headers = {"Authorization": authorization} if authorization else None
     try:
         response = fetcher.open("GET", url, origin_headers=origin_headers)

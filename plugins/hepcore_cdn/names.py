@@ -50,7 +50,10 @@ def renamed(old: str, new: str) -> str:
 
 
 def url_segment(name: str) -> str:
-    """The filename percent-encoded as one path segment."""
+    """The filename percent-encoded as one path segment. ``.`` and ``..`` have
+    their dots encoded (``%2E``), or clients would resolve them as dot segments."""
+    if name in (".", ".."):
+        return "%2E" * len(name)
     return quote(name, safe=URL_SEGMENT_SAFE)
 
 

@@ -13,6 +13,8 @@ from hepcore.errors import BadRequest, BodyTooLarge, ClientDisconnected, Malform
 from hepcore.http import Request
 from hepcore.multipart import FormReader, boundary_of
 
+from .names import clean_text
+
 BODY_LIMIT = 1024 * 1024
 FIELD_LIMIT = 64 * 1024
 INVALID_JSON = "Invalid JSON body"
@@ -32,8 +34,10 @@ def _merge_pairs(into: dict[str, Any], pairs: Iterable[tuple[str, str]]) -> None
 
 
 def read_params(request: Request) -> dict[str, Any]:
-    """The merged parameters. Malformed JSON is a 400 ``Invalid JSON body``; a
-    body too large or unreadable is a 400 too."""
+    """The merged parameters. Malformed JSON (nested too deeply included) is a
+    400 ``Invalid JSON body``; a body too large or unreadable is a 400 too.
+    JSON strings may hold lone surrogates (``"\\ud800"``): callers clean them
+    (:func:`list_param` does) before storing or echoing them."""
     params: dict[str, Any] = {}
     _merge_pairs(params, parse_qsl(request.query_string, keep_blank_values=True))
     media = request.media_type
@@ -43,7 +47,8 @@ def read_params(request: Request) -> dict[str, Any]:
             if raw.strip():
                 try:
                     data = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    # RecursionError: nesting deeper than the decoder's stack allows.
                     raise BadRequest(INVALID_JSON) from None
                 if isinstance(data, dict):
                     params.update(data)
@@ -85,11 +90,12 @@ def string_param(params: dict[str, Any], name: str) -> str | None:
 
 def list_param(params: dict[str, Any], name: str) -> list[str]:
     """``params[name]`` as a list of strings (a single string is a list of one);
-    blank entries dropped."""
+    blank entries dropped, each lone surrogate replaced by ``\ufffd`` so that
+    the values can be queried and echoed."""
     value = params.get(name)
     if value is None:
         return []
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, str) for v in values):
         raise BadRequest(f"{name} must be an array of strings")
-    return [v for v in values if v.strip()]
+    return [clean_text(v) for v in values if v.strip()]

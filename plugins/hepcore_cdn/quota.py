@@ -8,8 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hepcore.accounts import Account
-
-from .sizes import human_size
+from hepcore.outbound import human_size
 
 MB = 1024 * 1024
 GB = 1024 * MB

@@ -38,6 +38,7 @@ from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
 from hepcore.multipart import FormReader, boundary_of
+from hepcore.outbound import human_size
 from hepcore.service import Route, Service
 from hepcore.storage import LocalStorage, ObjectWriter
 from hepcore.tokens import Actor
@@ -56,7 +57,6 @@ from .names import (
 from .params import list_param, read_params, string_param
 from .quota import DEFAULT_TIER, TIERS, Quota, limits_for, scope_of
 from .serving import ServingRoutes
-from .sizes import human_size
 from .store import Upload, UploadStore, uuid7
 from .types import detect_type
 
@@ -232,7 +232,11 @@ class CdnService(BatchRoutes, ServingRoutes, Service):
                                            limit_bytes=total)
                 self.uploads.insert(upload)
         except BaseException as exc:
-            self.storage.delete(key)
+            try:
+                self.storage.delete(key)
+            except OSError:  # the original error matters more; the orphan is logged
+                log.exception("could not delete the bytes of unrecorded upload %s (%s)",
+                              upload_id, key)
             if isinstance(exc, QuotaExceeded):
                 raise
             if isinstance(exc, Exception):

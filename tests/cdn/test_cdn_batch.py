@@ -230,3 +230,20 @@ def test_concurrent_uploads_past_the_quota_are_removed(cdn_host: Callable[..., C
                               "reason": "Removed: concurrent uploads exceeded quota"}]
     assert usage(host.runtime, host.account.id) == (90, 2)
     assert len(stored_files(host.runtime)) == 1
+
+
+def test_more_parts_than_the_reader_takes_are_too_many_files(
+        client: falcon.testing.TestClient, runtime: Runtime, account: Account,
+        auth: dict[str, str]) -> None:
+    """The body stops being read at 1000 parts; the answer is still 6.4's."""
+    too_many = {"error": "Too many files",
+                "detail": "Maximum 40 files per batch, got more than 1000"}
+    r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(1001)])
+    assert (r.status_code, r.json) == (400, too_many)
+    r = post_files(client, "/api/v4/uploads", [("files[]", "a.txt", None, b"a")]
+                   + [("note", None, None, b"n")] * 1000, auth)
+    assert (r.status_code, r.json) == (400, too_many)
+    r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(1000)])
+    assert r.json["detail"] == "Maximum 40 files per batch, got 1000"
+    assert rows(runtime) == [] and stored_files(runtime) == []
+    assert usage(runtime, account.id) == (0, 0)

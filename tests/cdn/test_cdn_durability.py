@@ -200,3 +200,37 @@ def test_unexpected_errors_get_an_error_id(faulty: CdnHost,
     assert r.json["error"] == "Internal server error"
     assert r.json["error_id"] in caplog.text
     assert "boom" not in r.text
+
+
+def test_a_failed_cleanup_does_not_hide_the_original_error(
+        cdn_host: Callable[..., CdnHost], origin: Origin,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """When the bytes of an unrecorded upload cannot be removed, the client still
+    gets the answer for what went wrong first, and the orphan is logged."""
+    host = cdn_host(storage_backend="faulty", plugins=[FaultyPlugin()],
+                    settings={"cdn_storage_limit": 1000})
+    storage_of(host).fail_delete = True
+
+    def meanwhile(wfile: Any) -> None:
+        host.runtime.quotas.charge(f"cdn:{host.account.id}", 700)  # another upload lands
+        wfile.write(b"x" * 400)
+
+    r = host.client().simulate_post("/api/v4/upload_from_url",
+                                    json={"url": origin.reply("/x", stream=meanwhile)},
+                                    headers=host.auth)
+    assert (r.status_code, r.json["error"]) == (402, "Storage quota exceeded")
+    assert rows(host.runtime) == []
+    assert usage(host.runtime, host.account.id) == (700, 1)
+    [orphan] = stored_files(host.runtime)
+    assert f"could not delete the bytes of unrecorded upload {orphan.split('/')[1]}" \
+        in caplog.text
+
+    caplog.clear()
+    with host.runtime.db.write() as conn:
+        conn.execute("CREATE TRIGGER fail_insert BEFORE INSERT ON cdn_uploads"
+                     " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    r = upload(host.client(), host.auth, "a.txt", b"hello")
+    assert (r.status_code, r.json) == (422, {"error": "Upload failed: storage error"})
+    assert "could not delete the bytes of unrecorded upload" in caplog.text
+    assert "could not record upload" in caplog.text  # the database error, not the delete's
+    assert rows(host.runtime) == [] and len(stored_files(host.runtime)) == 2

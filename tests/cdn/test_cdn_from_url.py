@@ -381,3 +381,28 @@ def test_rate_limit_per_key(cdn_host: Callable[..., CdnHost], clock: FakeClock,
     clock.advance(30)
     assert from_url(client, auth, url).status_code == 201
     assert len(rows(runtime)) == 7
+
+
+# --- bodies that once gave a 500 or the wrong answer ---------------------------------
+
+
+def test_deeply_nested_json_is_invalid_json(client: falcon.testing.TestClient,
+                                            runtime: Runtime, auth: dict[str, str],
+                                            origin: Origin) -> None:
+    url = origin.reply("/deep.txt", b"deep").encode()
+    json_auth = {**auth, "Content-Type": "application/json"}
+    for body in (b"[" * 100_000, b'{"url": "' + url + b'", "x": ' + b"[" * 100_000 + b"}"):
+        r = client.simulate_post(ROUTE, body=body, headers=json_auth)
+        assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+    assert rows(runtime) == [] and origin.seen == []
+
+
+@pytest.mark.parametrize("raw", ["/\\ud800", "/a.txt?q=x\\udfff"])
+def test_a_url_with_a_lone_surrogate_is_an_invalid_url(
+        client: falcon.testing.TestClient, runtime: Runtime, auth: dict[str, str],
+        origin: Origin, raw: str) -> None:
+    body = ('{"url": "' + origin.url + raw + '"}').encode()
+    r = client.simulate_post(ROUTE, body=body,
+                             headers={**auth, "Content-Type": "application/json"})
+    failed(r, "Invalid URL")
+    assert rows(runtime) == [] and stored_files(runtime) == [] and origin.seen == []

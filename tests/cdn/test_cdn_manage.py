@@ -204,3 +204,44 @@ def test_batch_delete_repeated_ids(client: falcon.testing.TestClient,
                                json={"ids": [a["id"], a["id"], UNKNOWN, UNKNOWN]}, headers=auth)
     assert r.json == {"deleted": [{"id": a["id"], "filename": "a.txt"}],
                       "not_found": [UNKNOWN, UNKNOWN]}
+
+
+# --- bodies that once gave a 500 -----------------------------------------------------
+
+
+DEEP_JSON = b"[" * 100_000
+
+
+def test_deeply_nested_json_is_invalid_json(client: falcon.testing.TestClient,
+                                            runtime: Runtime, auth: dict[str, str]) -> None:
+    item = make(client, auth)
+    json_auth = {**auth, "Content-Type": "application/json"}
+    for body in (DEEP_JSON, b'{"ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+        r = client.simulate_delete("/api/v4/uploads/batch", body=body, headers=json_auth)
+        assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+        r = client.simulate_patch(f"/api/v4/uploads/{item['id']}/rename", body=body,
+                                  headers=json_auth)
+        assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+    assert [(row["id"], row["filename"]) for row in rows(runtime)] == [(item["id"],
+                                                                         "before.png")]
+
+
+def test_batch_delete_with_a_lone_surrogate(client: falcon.testing.TestClient,
+                                            runtime: Runtime, auth: dict[str, str]) -> None:
+    item = make(client, auth)
+    body = b'{"ids": ["\\ud800", "' + item["id"].encode() + b'", "a\\udfffb"]}'
+    r = client.simulate_delete("/api/v4/uploads/batch", body=body,
+                               headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 200
+    assert r.json == {"deleted": [{"id": item["id"], "filename": "before.png"}],
+                      "not_found": ["\ufffd", "a\ufffdb"]}
+    assert rows(runtime) == []
+
+
+def test_rename_to_a_lone_surrogate(client: falcon.testing.TestClient,
+                                    auth: dict[str, str]) -> None:
+    item = make(client, auth)
+    r = client.simulate_patch(f"/api/v4/uploads/{item['id']}/rename",
+                              body=b'{"filename": "x\\ud800y"}',
+                              headers={**auth, "Content-Type": "application/json"})
+    assert (r.status_code, r.json["filename"]) == (200, "x\ufffdy.png")

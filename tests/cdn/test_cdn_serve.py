@@ -254,3 +254,21 @@ def test_store_refuses_over_quota(runtime: Runtime, account: Account) -> None:
     with pytest.raises(QuotaExceeded):
         service.store(writer, account, filename="a", content_type="x/y", total=4)
     assert list(runtime.storage.keys("cdn/")) == []
+
+
+@pytest.mark.parametrize(("name", "segment"), [(".", "%2E"), ("..", "%2E%2E")])
+def test_dot_names_get_a_url_that_survives_clients(client: falcon.testing.TestClient,
+                                                   auth: dict[str, str], name: str,
+                                                   segment: str) -> None:
+    """A client resolves ``.``/``..`` segments (RFC 3986 5.2.4) before sending;
+    the encoded dots are not dot segments, so the URL still names the file."""
+    from urllib3.util import parse_url
+
+    item = upload(client, auth, name, b"dots").json
+    assert item["filename"] == name
+    assert item["url"].endswith(f"/{item['id']}/{segment}")
+    path = parse_url(item["url"]).path  # what requests/urllib3 would send
+    assert path == f"/{item['id']}/{segment}"
+    r = client.simulate_get(path)
+    assert (r.status_code, r.content) == (200, b"dots")
+    assert r.headers["Content-Disposition"] == f'inline; filename="{name}"'
