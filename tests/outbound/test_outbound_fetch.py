@@ -128,6 +128,8 @@ def test_headers_with_line_breaks_are_refused(origin: Origin, loopback_fetcher: 
     ("http://example.com:99999/", InvalidURL, "Invalid URL"),
     ("http://user:pass@example.com/", InvalidURL, "Invalid URL"),
     ("http://example.com@127.0.0.1/", InvalidURL, "Invalid URL"),
+    ("http://example.com/\ud800", InvalidURL, "Invalid URL"),
+    ("http://example.com/?q=\udfff", InvalidURL, "Invalid URL"),
 ])
 def test_bad_urls(url: str, error: type[FetchError], reason: str) -> None:
     resolver = CountingResolver({})

@@ -49,6 +49,10 @@ def parse_url(url: str) -> Target:
         raise InvalidURL()
     url = url.strip()
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate cannot be sent (nor percent-encoded)
+        raise InvalidURL() from None
+    try:
         parts: SplitResult = urlsplit(url)
         scheme = parts.scheme.lower()
         netloc = parts.netloc
