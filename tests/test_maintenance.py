@@ -130,7 +130,8 @@ def test_backup_and_restore_round_trip(data: tuple[Path, str], tmp_path: Path) -
 
 
 def test_backup_and_restore_refuse_to_overwrite(data: tuple[Path, str], tmp_path: Path) -> None:
-    root, _ = data
+    root, token = data
+    upload(root, token, b"before the backup")
     (tmp_path / "bk").mkdir()
     code, out = cli("--data", str(root), "backup", str(tmp_path / "bk"))
     assert code == 1 and "already exists" in out
@@ -139,8 +140,45 @@ def test_backup_and_restore_refuse_to_overwrite(data: tuple[Path, str], tmp_path
     assert cli("--data", str(root), "backup", str(tmp_path / "good"))[0] == 0
     code, out = cli("--data", str(root), "restore", str(tmp_path / "good"))
     assert code == 1 and "already has a database" in out
+    item = upload(root, token, b"after the backup")
     code, out = cli("--data", str(root), "restore", str(tmp_path / "good"), "--force")
     assert code == 0, out
+    # The host is back at the backup: the later upload's row is gone, the earlier ones stay.
+    runtime = build_runtime(load_config(root))
+    try:
+        assert runtime.db.one("SELECT 1 FROM uploader_items WHERE id = ?", (item,)) is None
+        assert runtime.db.one("SELECT count(*) FROM uploader_items")[0] == 1
+    finally:
+        runtime.close()
+
+
+def test_an_interrupted_restore_leaves_no_database(data: tuple[Path, str],
+                                                   tmp_path: Path) -> None:
+    root, token = data
+    upload(root, token, b"one")
+    assert cli("--data", str(root), "backup", str(tmp_path / "bk"))[0] == 0
+    bad = tmp_path / "bk" / "files" / "not a key!.bin"
+    bad.write_bytes(b"x")
+    target = tmp_path / "restored"
+    code, out = cli("--data", str(target), "restore", str(tmp_path / "bk"))
+    assert code == 1, out
+    assert not (target / "hepcore.db").exists()
+    bad.unlink()
+    code, out = cli("--data", str(target), "restore", str(tmp_path / "bk"))
+    assert code == 0, out
+
+
+def test_restore_refuses_a_storage_root_outside_the_target(data: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    root, _ = data
+    conf = root / "hepcore.toml"
+    live_files = tmp_path / "live-files"
+    conf.write_text(conf.read_text().replace(
+        '[storage]\nbackend = "local"', f'[storage]\nbackend = "local"\nroot = "{live_files}"'))
+    assert f'root = "{live_files}"' in conf.read_text()
+    assert cli("--data", str(root), "backup", str(tmp_path / "bk"))[0] == 0
+    code, out = cli("--data", str(tmp_path / "scratch"), "restore", str(tmp_path / "bk"))
+    assert code == 1 and "is outside" in out
 
 
 @pytest.mark.integration

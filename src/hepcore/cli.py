@@ -441,7 +441,7 @@ def build_parser(plugin_commands: bool = True,
     p = sub.add_parser("check", help="every row has its bytes, every stored file its row")
     p.add_argument("--repair", action="store_true",
                    help="delete orphan files and rows whose bytes are gone")
-    p.add_argument("--grace", type=float, default=5.0,
+    p.add_argument("--grace", type=float, default=30.0,
                    help="seconds to wait before deleting orphans (uploads in flight)")
     p.set_defaults(func=cmd_check)
 

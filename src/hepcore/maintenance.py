@@ -145,19 +145,36 @@ def restore(src: Path, data_dir: Path, *, force: bool = False) -> int:
     for name in (CONFIG_FILE, SECRET_FILE):
         if (src / name).exists():
             shutil.copy2(src / name, data_dir / name)
+    config = load_config(data_dir)
+    root = config.storage_options.get("root")
+    if config.storage_backend == "local" and root and not force:
+        resolved = (data_dir / root).resolve()
+        if not resolved.is_relative_to(data_dir.resolve()):
+            raise ConfigError(
+                f"the backup's storage root {resolved} is outside {data_dir}: restoring would"
+                " write into that storage (a live host's?); pass --force if that is intended")
     restored = 0
-    runtime = build_runtime(load_config(data_dir))
+    fresh = not db_path.exists()
     try:
-        files = src / FILES
-        for path in sorted(files.rglob("*")) if files.exists() else []:
-            if path.is_file():
-                key = path.relative_to(files).as_posix()
-                runtime.storage.delete(key)  # --force over a host that has it already
-                with open(path, "rb") as fh:
-                    runtime.storage.put(key, iter(lambda: fh.read(COPY_BLOCK), b""))
-                restored += 1
-    finally:
-        runtime.close()
+        # The runtime gives the configured storage backend (and creates an
+        # empty database where there was none, replaced below).
+        runtime = build_runtime(config)
+        try:
+            files = src / FILES
+            for path in sorted(files.rglob("*")) if files.exists() else []:
+                if path.is_file():
+                    key = path.relative_to(files).as_posix()
+                    runtime.storage.delete(key)  # --force over a host that has it already
+                    with open(path, "rb") as fh:
+                        runtime.storage.put(key, iter(lambda: fh.read(COPY_BLOCK), b""))
+                    restored += 1
+        finally:
+            runtime.close()
+    except BaseException:
+        if fresh:  # never leave an empty database that looks like a restored host
+            for suffix in ("", "-wal", "-shm"):
+                (data_dir / (DATABASE + suffix)).unlink(missing_ok=True)
+        raise
     tmp_db = data_dir / (DATABASE + ".restoring")
     shutil.copyfile(src / DATABASE, tmp_db)
     with open(tmp_db, "rb") as fh:
@@ -186,7 +203,7 @@ class CheckReport:
         return not self.orphans and not any(self.missing.values())
 
 
-def check(runtime: Runtime, *, repair: bool = False, grace: float = 5.0) -> CheckReport:
+def check(runtime: Runtime, *, repair: bool = False, grace: float = 30.0) -> CheckReport:
     """Compare every service's stored-object references with the storage.
 
     A service owns the keys under ``<service name>/``. With ``repair``,
@@ -196,9 +213,11 @@ def check(runtime: Runtime, *, repair: bool = False, grace: float = 5.0) -> Chec
     every service's prefix are reported, never deleted.
     """
     report = CheckReport()
+    # References first: an upload landing in between then shows as an orphan
+    # (its bytes are committed before its row), never as missing bytes.
+    refs = _references(runtime)
     keys = set(runtime.storage.keys())
     report.objects = len(keys)
-    refs = _references(runtime)
     report.referenced = sum(len(r) for r in refs.values())
     owned: set[str] = set()
     for name, service_refs in refs.items():
