@@ -7,9 +7,16 @@ DATA ?= hepcore-data
 PORT ?= 8000
 BIN = $(VENV)/bin
 
-.PHONY: serve serve-asgi test bench setup system-deps clean
+.PHONY: serve serve-asgi test bench setup venv-deps system-deps clean
 
-setup: $(VENV)/.installed
+setup: venv-deps $(VENV)/.installed
+
+# Debian's python3 makes venvs only with python3-venv (ensurepip).
+venv-deps:
+	@$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "python3 cannot make a venv: install python3-venv"; exit 1; fi; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +35,14 @@ serve-asgi: setup
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
-# System packages some tests drive: headless Chromium (the paste reader page)
-# and nginx (the deployment test). Installed when we can (root with apt-get);
-# otherwise those tests skip, unless HEPCORE_REQUIRE_BROWSER=1 /
-# HEPCORE_REQUIRE_NGINX=1 (as in CI) make them fail.
+# System packages some tests drive:
+# openssl (test certificates), headless Chromium (the paste reader page) and
+# nginx (the deployment test). Installed when we can (root with apt-get);
+# otherwise those tests skip, unless HEPCORE_REQUIRE_BROWSER=1,
+# HEPCORE_REQUIRE_NGINX=1 and HEPCORE_REQUIRE_OPENSSL=1 (as in CI) make them fail.
 system-deps:
 	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
