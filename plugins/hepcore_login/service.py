@@ -4,7 +4,13 @@ Links: ``runtime.signer`` tokens of purpose ``login.link`` carrying the
 account, a random link id and where to go next; valid for
 :data:`LINK_MAX_AGE` seconds and once (the ids of used links are recorded).
 Sessions: tokens of purpose ``login.session`` in the ``hepcore_login``
-cookie, valid for :data:`SESSION_MAX_AGE` seconds.
+cookie, valid for :data:`SESSION_MAX_AGE` seconds and while their session id
+is in ``login_sessions`` (logging out deletes it, so a copied cookie stops
+working at once).
+
+``POST /login/:token`` refuses cross-site requests (``Sec-Fetch-Site``,
+``Origin``): another site must not sign a visitor in to an account of its
+choosing (login CSRF).
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 import html
 import secrets
 import sqlite3
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlite_utils.migrations import Migrations
 
@@ -46,6 +52,20 @@ def m001_used_links(db: Any) -> None:
     )
 
 
+@login_migrations()
+def m002_sessions(db: Any) -> None:
+    db.executescript(
+        """
+        CREATE TABLE login_sessions (
+            session_id TEXT PRIMARY KEY,
+            account_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX login_sessions_created ON login_sessions(created_at);
+        """
+    )
+
+
 def issue_link_token(runtime: Any, account_id: str, next_path: str = "/") -> str:
     """A one-time sign-in token for ``account_id`` (raises NotFoundError for none)."""
     runtime.accounts.get(account_id)
@@ -62,26 +82,61 @@ def safe_next(path: str | None) -> str:
     return path
 
 
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """The values of every cookie called ``name`` in a ``Cookie`` header, in
+    order. Parsed by hand: other cookies with unusual values (``x=a b``, JSON)
+    must not hide ours, as they do from :class:`http.cookies.SimpleCookie`."""
+    values = []
+    for part in (header or "").split(";"):
+        key, eq, value = part.partition("=")
+        if eq and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values.append(value)
+    return values
+
+
+def _session_claims(request: Request, runtime: Any) -> dict[str, Any] | None:
+    """The claims of the first valid session token among the request's cookies."""
+    for value in cookie_values(request.header("cookie"), COOKIE):
+        try:
+            claims = runtime.signer.loads(value, SESSION_PURPOSE, max_age=SESSION_MAX_AGE)
+        except CredentialError:
+            continue
+        if isinstance(claims, dict) and isinstance(claims.get("a"), str) \
+                and isinstance(claims.get("s"), str):
+            return claims
+    return None
+
+
 def session_actor(request: Request, runtime: Any) -> Actor | None:
-    """The account of a valid ``hepcore_login`` cookie, whatever its status
-    (services decide what a suspended account may do); else ``None``."""
+    """The account of a valid ``hepcore_login`` cookie whose session has not
+    ended, whatever the account's status (services decide what a suspended
+    account may do); else ``None``."""
     raw = request.header("cookie")
     if not raw or COOKIE not in raw:
         return None
-    cookie: SimpleCookie = SimpleCookie()
-    try:
-        cookie.load(raw)
-    except CookieError:
-        return None
-    morsel = cookie.get(COOKIE)
-    if morsel is None:
+    claims = _session_claims(request, runtime)
+    if claims is None or runtime.db.one(
+            "SELECT 1 FROM login_sessions WHERE session_id = ? AND account_id = ?",
+            (claims["s"], claims["a"])) is None:
         return None
     try:
-        claims = runtime.signer.loads(morsel.value, SESSION_PURPOSE, max_age=SESSION_MAX_AGE)
         account = runtime.accounts.get(claims["a"])
-    except (CredentialError, NotFoundError, KeyError, TypeError):
+    except NotFoundError:
         return None
     return Actor(account=account, via="session", claims=claims)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]``, lower-case, without the scheme's default port."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and host.endswith(default):
+        host = host[: -len(default)]
+    return f"{scheme}://{host}"
 
 
 class LoginService(Service):
@@ -121,22 +176,45 @@ class LoginService(Service):
         return _page(200, "Sign in", f"Sign in as <strong>{html.escape(account.name)}</strong>?",
                      form=True)
 
+    def cross_site(self, request: Request) -> bool:
+        """A request another site made the browser send (Fetch metadata, else
+        ``Origin``); requests without either (curl, old browsers) pass."""
+        fetch_site = request.header("sec-fetch-site")
+        if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+            return True
+        origin = request.header("origin")
+        if origin is None:
+            return False
+        own = {_origin(request.base_url), _origin(self.public_base(request))}
+        return origin.strip() == "null" or _origin(origin.strip()) not in own
+
     def sign_in(self, request: Request) -> Response:
+        if self.cross_site(request):
+            return _page(403, "Sign-in refused",
+                         "This sign-in came from another site. Open the link yourself and"
+                         " press the button on its page.")
         claims = self._claims(request.params["token"])
         if claims is None:
             return _page(400, "Sign-in link not valid",
                          "This link has expired or was already used. Ask for a new one.")
+        session_id = secrets.token_urlsafe(18)
+        now = self.runtime.clock()
         try:
             self.runtime.accounts.get(claims["a"])
             with self.runtime.db.write() as conn:
                 conn.execute("DELETE FROM login_used_links WHERE used_at < ?",
-                             (self.runtime.clock() - LINK_MAX_AGE - 60,))
+                             (now - LINK_MAX_AGE - 60,))
                 conn.execute("INSERT INTO login_used_links (link_id, used_at) VALUES (?, ?)",
-                             (claims["j"], self.runtime.clock()))
+                             (claims["j"], now))
+                conn.execute("DELETE FROM login_sessions WHERE created_at < ?",
+                             (now - SESSION_MAX_AGE - 60,))
+                conn.execute("INSERT INTO login_sessions (session_id, account_id, created_at)"
+                             " VALUES (?, ?, ?)", (session_id, claims["a"], now))
         except (sqlite3.IntegrityError, NotFoundError):
             return _page(400, "Sign-in link not valid",
                          "This link has expired or was already used. Ask for a new one.")
-        session = self.runtime.signer.dumps({"a": claims["a"]}, SESSION_PURPOSE)
+        session = self.runtime.signer.dumps({"a": claims["a"], "s": session_id},
+                                            SESSION_PURPOSE)
         cookie = (f"{COOKIE}={session}; Path=/; Max-Age={SESSION_MAX_AGE}; HttpOnly;"
                   " SameSite=Lax")
         if request.scheme == "https":
@@ -147,6 +225,11 @@ class LoginService(Service):
                               ("Content-Length", "0")], b"")
 
     def logout(self, request: Request) -> Response:
+        """Ends the cookie's session on the server too, then clears the cookie."""
+        claims = _session_claims(request, self.runtime)
+        if claims is not None:
+            self.runtime.db.write_one("DELETE FROM login_sessions WHERE session_id = ?",
+                                      (claims["s"],))
         cookie = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         return Response(303, [("Location", "/"), ("Set-Cookie", cookie),
                               ("Cache-Control", "no-store"),

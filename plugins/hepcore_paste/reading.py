@@ -51,7 +51,17 @@ class ReadingRoutes:
     def visible(self: PasteService, request: Request, paste_id: str) -> Paste | None:
         """The live paste if this request may read it: private ones only for
         their signed-in owner (P9)."""
-        paste = self.pastes.live(paste_id)
+        return self.may_read(request, self.pastes.live(paste_id))
+
+    def visible_with_content(self: PasteService, request: Request,
+                             paste_id: str) -> tuple[Paste, bytes | None] | None:
+        """:meth:`visible` and the row's inline content, in one query."""
+        found = self.pastes.live_with_content(paste_id)
+        if found is None or self.may_read(request, found[0]) is None:
+            return None
+        return found
+
+    def may_read(self: PasteService, request: Request, paste: Paste | None) -> Paste | None:
         if paste is not None and paste.visibility == "private":
             session = self.runtime.session_actor(request)
             if session is None or session.account.id != paste.account_id:
@@ -66,15 +76,16 @@ class ReadingRoutes:
 
     def raw(self: PasteService, request: Request) -> Response:
         """``GET``/``HEAD /:id/raw`` and ``/raw/:id`` (7.2)."""
-        paste = self.visible(request, request.params["paste_id"])
-        if paste is None:
+        found = self.visible_with_content(request, request.params["paste_id"])
+        if found is None:
             return plain_not_found()
+        paste, inline = found
         headers = [("Cache-Control", cache_control(paste)),
                    ("X-Content-Type-Options", "nosniff"),
                    ("Content-Security-Policy", SANDBOX_CSP)]
         config = self.runtime.config
         if paste.storage_key is None:
-            source: object = _InlineObject(self.pastes.inline_content(paste.id) or b"")
+            source: object = _InlineObject(inline or b"")
             mode = "direct"
         else:
             source, mode = self.runtime.storage, config.serve_mode
@@ -99,10 +110,16 @@ class ReadingRoutes:
         if paste is None:
             page, csp = not_found_page(self.site_name)
             return self._page(404, page, csp, "no-store", request)
+        try:
+            block = self.highlighted_block(paste)
+        except FileNotFoundError:
+            log.error("bytes missing for paste %s", paste.id)
+            page, csp = not_found_page(self.site_name)
+            return self._page(404, page, csp, "no-store", request)
         is_get = request.method == "GET"
         if is_get:
             self.count_view(paste)
-        page, csp = reader_page(paste, self.highlighted_block(paste),
+        page, csp = reader_page(paste, block,
                                 views=paste.views + (1 if is_get else 0),
                                 site_name=self.site_name)
         return self._page(200, page, csp, cache_control(paste), request)
@@ -117,21 +134,31 @@ class ReadingRoutes:
         return Response(status, headers, page)
 
     def highlighted_block(self: PasteService, paste: Paste) -> str:
-        """The highlighted content, from the cache when it was rendered before."""
+        """The highlighted content, from the cache when it was rendered before.
+        Pastes above ``highlight_max`` are shown plain, which is cheap enough
+        not to take cache room from highlighted ones. Raises
+        :class:`FileNotFoundError` when the stored bytes are gone."""
+        plain = paste.size > self.highlight_max
         key = (paste.id, f"{paste.sha256}:{paste.language}")
-        block = self.cache.get(key)
+        block = None if plain else self.cache.get(key)
         if block is None:
             text = self.pastes.read_content(paste).decode("utf-8", "replace")
-            block = highlighted(text, paste.language, plain=paste.size > self.highlight_max)
-            self.cache.put(key, block)
+            block = highlighted(text, paste.language, plain=plain)
+            if not plain:
+                self.cache.put(key, block)
         return block
 
     def hastebin_get(self: PasteService, request: Request) -> Response:
         """``GET /documents/:key`` (section 9)."""
-        paste = self.visible(request, request.params["paste_id"])
-        if paste is None:
+        found = self.visible_with_content(request, request.params["paste_id"])
+        if found is None:
             raise NotFound("Not found", headers={"Cache-Control": "no-store"})
-        data = self.pastes.read_content(paste).decode("utf-8", "replace")
+        paste, inline = found
+        try:
+            data = self.pastes.read_content(paste, inline).decode("utf-8", "replace")
+        except FileNotFoundError:
+            log.error("bytes missing for paste %s", paste.id)
+            raise NotFound("Not found", headers={"Cache-Control": "no-store"}) from None
         response = Response.json({"key": paste.id, "data": data},
                                  headers=[("Cache-Control", cache_control(paste)),
                                           ("X-Content-Type-Options", "nosniff")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,9 @@ NOT_APPROVED = "Your account is not approved for paste creation"
 TOTAL_CAP_MESSAGE = "You've reached your snippet limit. Delete a few or upgrade to Prime."
 PRIVATE_NEEDS_SIGN_IN = "Sign in to create private pastes"
 PURGE_JOB = "paste.purge"
+# Highlighting costs ~5 us and ~14 bytes of HTML per byte of content; larger
+# pastes are shown as escaped plain text, which costs little.
+HIGHLIGHT_MAX = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     (8 MiB), ``free_expiry_days`` (365), ``anonymous_expiry_days`` (90),
     ``free_total_cap`` (1000), ``free_permanent_cap`` (100),
     ``create_rate_per_minute`` (60), ``anonymous`` (false), ``detect_time_limit``
-    (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (1 MiB),
+    (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (128 KiB),
     ``render_cache_bytes`` (32 MiB), ``purge_interval`` (600 s),
     ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste")."""
 
@@ -103,13 +107,22 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         self.anonymous_enabled = bool(opts.get("anonymous", False))
         self.detect_time_limit = float(opts.get("detect_time_limit", 0.1))
         self.inline_max = int(opts.get("inline_max_bytes", 64 * 1024))
-        self.highlight_max = int(opts.get("highlight_max_bytes", MIB))
+        self.highlight_max = int(opts.get("highlight_max_bytes", HIGHLIGHT_MAX))
         self.cache = HighlightCache(int(opts.get("render_cache_bytes", 32 * MIB)))
         self.downgrade_grace = float(opts.get("downgrade_grace_days", 30)) * DAY
         self.site_name = str(opts.get("site_name", "Hep.gg Paste"))
         jobs = getattr(self.runtime, "jobs", None)
         if jobs is not None:
             jobs.every(PURGE_JOB, float(opts.get("purge_interval", 600)), self.purge)
+
+    def stored_objects(self) -> Iterator[str]:
+        """Objects of pastes not deleted, and replaced or deleted ones still
+        waiting for :meth:`purge` (``hepcore check`` must not take them for orphans)."""
+        return self.pastes.referenced_objects()
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Pastes whose bytes are gone read as deleted (404); their IDs stay taken."""
+        return self.pastes.forget_objects(keys)
 
     def routes(self) -> list[Route]:
         key = "paste"
@@ -233,9 +246,10 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
             "id": paste.id, "url": self.paste_url(request, paste.id),
             "expiresAt": _iso(paste.expires_at), "anonymous": paste.anonymous})
 
-    def create_from_json(self, request: Request, *, default_visibility: str) -> Paste:
+    def create_from_json(self, request: Request, *, default_visibility: str,
+                         allow_anonymous: bool = True) -> Paste:
         """Steps 1-11 of section 4.2 for a JSON body."""
-        caller = self.identify(request)
+        caller = self.identify(request, allow_anonymous=allow_anonymous)
         cap = self.cap_for(caller)
         if caller.via != "anonymous" and request.content_length is not None and \
                 request.content_length <= self.inline_max:
@@ -248,39 +262,50 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
 
     def _create_small(self, request: Request, caller: Caller, cap: int,
                       default_visibility: str) -> Paste:
-        """The same steps for a small body in ONE write transaction: the body is
+        """The same steps for a small body in one write transaction: the body is
         read and checked first, the outcome decided in the order of section 4.2
-        (the rate limit before any body error), and the key's use, the rate-limit
-        hit and the row committed together."""
+        (the rate limit before any body error, the total cap before detection),
+        and the key's use, the rate-limit hit and the row committed together.
+        Detection runs only for an admitted create (bounded by
+        ``detect_time_limit``), outside the transaction; the row then goes in a
+        second one."""
         pending: ServiceError | None = None
         draft: Draft | None = None
         try:
             draft = self.draft(request, caller, cap, default_visibility)
-            if draft.language is None:
-                draft.language = self.detect_language(draft.sink)
             content = draft.sink.commit("")  # small: never spilled, so no object
         except ServiceError as exc:
             pending = exc
         finally:
             if draft is not None:
-                draft.sink.abort()
+                draft.sink.abort()  # the head for detection stays
         paste = None
         with self.runtime.db.write():
             decision = self._touch_and_hit(request, caller, limited=True)
-            if decision is None or decision.allowed:
-                if pending is None and self.over_total_cap(caller):
+            if (decision is None or decision.allowed) and pending is None:
+                assert draft is not None
+                # Refusals are decided here, committed with the rate-limit hit.
+                if self.over_total_cap(caller):
                     pending = total_cap_error()
-                if pending is None:
-                    assert draft is not None and draft.language is not None
+                elif draft.language is not None:
                     paste = self._insert(caller, self.pastes.random_id(), content,
                                          title=draft.title, language=draft.language,
-                                         visibility=draft.visibility, permanent=draft.permanent)
+                                         visibility=draft.visibility, permanent=draft.permanent,
+                                         check_cap=False)
         if decision is not None and not decision.allowed:
             raise RateLimited("Too many requests", code="RATE_LIMITED",
                               retry_after=decision.retry_after)
         if pending is not None:
             raise pending
-        assert paste is not None
+        assert draft is not None
+        if paste is None:
+            # Detection (up to detect_time_limit) runs outside the write lock, so
+            # creates of other callers never wait for it; the insert then checks
+            # the total cap again, atomically with the row.
+            draft.language = self.detect_language(draft.sink)
+            paste = self._insert(caller, self.pastes.random_id(), content,
+                                 title=draft.title, language=draft.language,
+                                 visibility=draft.visibility, permanent=draft.permanent)
         self.created(request, caller, paste)
         return paste
 
@@ -303,6 +328,9 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
             raise too_large(cap) from None
         except InvalidUtf8:
             raise BadRequest("Paste content must be valid UTF-8") from None
+        except BaseException:
+            sink.abort()  # a spilled temporary file must not outlive the request
+            raise
         fields.content = None  # the sink holds it now
         return Draft(sink, normal_title(fields.title), normal_language(fields.language),
                      visibility, caller.plan == "prime" and fields.is_permanent is True)
@@ -366,11 +394,15 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
                            "visibility": paste.visibility})
 
     def _insert(self, caller: Caller, paste_id: str, content: NewContent, *, title: str | None,
-                language: str, visibility: str, permanent: bool) -> Paste:
+                language: str, visibility: str, permanent: bool,
+                check_cap: bool = True) -> Paste:
+        """Insert the row, checking the total cap atomically with it unless the
+        caller's open transaction has just done so (``check_cap=False``)."""
         for attempt in range(5):
             try:
                 with self.runtime.db.write():
-                    self.check_total_cap(caller)  # again, atomically with the insert
+                    if check_cap:
+                        self.check_total_cap(caller)
                     return self.pastes.insert(
                         paste_id, account_id=caller.account.id if caller.account else None,
                         key_id=caller.key.id if caller.key else None,
@@ -418,6 +450,9 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         except ClientDisconnected:
             sink.abort()
             raise BadRequest("The request body ended early") from None
+        except BaseException:
+            sink.abort()  # a spilled temporary file must not outlive the request
+            raise
         if not sink.has_text:
             sink.abort()
             raise BadRequest("Paste content is required")

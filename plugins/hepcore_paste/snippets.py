@@ -4,6 +4,7 @@ caller's own pastes with the paste key or a sign-in. A mixin of
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from .store import NewContent, Paste
 if TYPE_CHECKING:
     from .service import Caller, PasteService
 
+log = logging.getLogger("hepcore.paste")
+
 LIMIT_RE = re.compile(r"[0-9]{1,3}")
 PERMANENT_CAP_MESSAGE = "Permanent paste limit reached ({cap}). Unmark one or upgrade to Prime."
 
@@ -45,10 +48,7 @@ class SnippetRoutes:
 
     def own(self: PasteService, caller: Caller, paste_id: str) -> Paste:
         """The caller's live paste, else 404 ``Paste not found``."""
-        paste = self.pastes.live(paste_id)
-        if paste is None or caller.account is None or paste.account_id != caller.account.id:
-            raise NotFound("Paste not found")
-        return paste
+        return owned(caller, self.pastes.live(paste_id))
 
     def snippets_list(self: PasteService, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
@@ -75,14 +75,22 @@ class SnippetRoutes:
         })
 
     def snippets_create(self: PasteService, request: Request) -> Response:
-        paste = self.create_from_json(request, default_visibility="unlisted")
+        # Section 8: anonymous callers get 401 here even where /api/paste takes them.
+        paste = self.create_from_json(request, default_visibility="unlisted",
+                                      allow_anonymous=False)
         return OkEnvelope.success(self.snippet_json(request, paste))
 
     def snippets_get(self: PasteService, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
-        paste = self.own(caller, request.params["paste_id"])
+        found = self.pastes.live_with_content(request.params["paste_id"])
+        paste = owned(caller, found[0] if found else None)
         data = self.snippet_json(request, paste)
-        data["content"] = self.pastes.read_content(paste).decode("utf-8", "replace")
+        try:
+            content = self.pastes.read_content(paste, found[1] if found else None)
+        except FileNotFoundError:
+            log.error("bytes missing for paste %s", paste.id)
+            raise NotFound("Paste not found") from None
+        data["content"] = content.decode("utf-8", "replace")
         return OkEnvelope.success(data)
 
     def snippets_delete(self: PasteService, request: Request) -> Response:
@@ -90,7 +98,7 @@ class SnippetRoutes:
         paste = self.own(caller, request.params["paste_id"])
         with self.runtime.db.write():
             self.pastes.delete(paste)
-        self.pastes.drain_orphans()
+        self.pastes.drain_orphans()  # older ones: readers may hold this paste's row
         self.runtime.emit("paste.deleted", self.name, paste.account_id, {"id": paste.id})
         return OkEnvelope.success({"id": paste.id, "deleted": True})
 
@@ -119,6 +127,9 @@ class SnippetRoutes:
                 raise too_large(cap) from None
             except InvalidUtf8:
                 raise BadRequest("Paste content must be valid UTF-8") from None
+            except BaseException:
+                sink.abort()
+                raise
             fields.content = None
         try:
             if fields.title is not UNSET:
@@ -151,7 +162,7 @@ class SnippetRoutes:
             if content is not None:
                 self.discard(content)
             raise
-        self.pastes.drain_orphans()
+        self.pastes.drain_orphans()  # older ones: readers may hold the replaced row
         return OkEnvelope.success(self.snippet_json(request, paste))
 
     def _detect_stored(self: PasteService, paste: Paste) -> str:
@@ -164,6 +175,9 @@ class SnippetRoutes:
             return self.detect_language(sink)
         except InvalidUtf8:
             return "plaintext"
+        except FileNotFoundError:
+            log.error("bytes missing for paste %s", paste.id)
+            raise NotFound("Paste not found") from None
         finally:
             sink.abort()
 
@@ -182,3 +196,10 @@ class SnippetRoutes:
         if not paste.is_permanent:
             return {"is_permanent": False}
         return {"is_permanent": False, "expires_at": paste.created_at + self.free_days * 86400}
+
+
+def owned(caller: Caller, paste: Paste | None) -> Paste:
+    """``paste`` when it is live and the caller's, else 404 ``Paste not found``."""
+    if paste is None or caller.account is None or paste.account_id != caller.account.id:
+        raise NotFound("Paste not found")
+    return paste

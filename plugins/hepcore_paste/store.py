@@ -2,9 +2,11 @@
 
 A paste is *live* while it is not deleted and not expired. Deleting or
 purging wipes the user's data from the row (title, content) and queues the
-storage object in ``paste_orphans``, in the same transaction; the object is
-removed after the commit, and :meth:`PasteStore.drain_orphans` retries any
-removal that failed. The row stays as a tombstone, so an ID is never reissued.
+storage object in ``paste_orphans``, in the same transaction, with the time
+it stopped being readable. :meth:`PasteStore.drain_orphans` removes queued
+objects only after :data:`ORPHAN_GRACE` seconds, so a reader that fetched the
+row just before the change still finds its bytes; failed removals stay
+queued. The row stays as a tombstone, so an ID is never reissued.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hepcore.storage import Storage
 log = logging.getLogger("hepcore.paste")
 
 ID_LENGTH = 8
+ORPHAN_GRACE = 300.0  # seconds a replaced or deleted object outlives its row
 ID_RE = re.compile(r"[A-Za-z0-9_-]{4,80}")
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 _COLUMNS = ("id, account_id, key_id, anonymous, title, language, visibility, is_permanent,"
@@ -111,6 +114,17 @@ class PasteStore:
                           (paste_id, self.clock()))
         return Paste.from_row(row) if row else None
 
+    def live_with_content(self, paste_id: str) -> tuple[Paste, bytes | None] | None:
+        """:meth:`live` and the inline content (``None`` when stored as an object),
+        in one query."""
+        if not self.valid_id(paste_id):
+            return None
+        row = self.db.one(f"SELECT {_COLUMNS}, content FROM paste_pastes WHERE id = ?"
+                          f" AND {LIVE}", (paste_id, self.clock()))
+        if row is None:
+            return None
+        return Paste.from_row(row), None if row["content"] is None else bytes(row["content"])
+
     def count_live(self, account_id: str) -> int:
         (n,) = self.db.one(f"SELECT count(*) FROM paste_pastes WHERE account_id = ? AND {LIVE}",
                            (account_id, self.clock()))
@@ -182,11 +196,13 @@ class PasteStore:
                 columns[flag] = bool(columns[flag])
         return replace(paste, **columns)
 
-    def delete(self, paste: Paste) -> None:
-        """Mark deleted and wipe the content, in the caller's transaction."""
+    def delete(self, paste: Paste, *, unread_since: float | None = None) -> None:
+        """Mark deleted and wipe the content, in the caller's transaction.
+        ``unread_since``: when the paste stopped being readable (its expiry), if
+        before now; its object's grace counts from then."""
         now = self.clock()
         if paste.storage_key:
-            self._orphan(paste.storage_key, now)
+            self._orphan(paste.storage_key, min(now, unread_since or now))
         self.db.conn.execute(
             "UPDATE paste_pastes SET deleted_at = ?, title = NULL, content = NULL,"
             " storage_key = NULL WHERE id = ?", (now, paste.id))
@@ -202,10 +218,12 @@ class PasteStore:
         row = self.db.one("SELECT content FROM paste_pastes WHERE id = ?", (paste_id,))
         return None if row is None or row[0] is None else bytes(row[0])
 
-    def read_content(self, paste: Paste) -> bytes:
-        """The whole content (for pages and JSON answers that must hold it anyway)."""
+    def read_content(self, paste: Paste, inline: bytes | None = None) -> bytes:
+        """The whole content (for pages and JSON answers that must hold it anyway);
+        ``inline``: the row's content when the caller has it already. Raises
+        :class:`FileNotFoundError` when the stored object is gone."""
         if paste.storage_key is None:
-            return self.inline_content(paste.id) or b""
+            return inline if inline is not None else self.inline_content(paste.id) or b""
         with self.storage.open(paste.storage_key) as fh:
             return fh.read()
 
@@ -242,15 +260,17 @@ class PasteStore:
                     " AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
                     (now, batch)).fetchall()
                 for row in rows:
-                    self.delete(Paste.from_row(row))
+                    self.delete(Paste.from_row(row), unread_since=row["expires_at"])
             purged += len(rows)
             if len(rows) < batch:
                 return purged
 
-    def drain_orphans(self) -> int:
-        """Remove queued storage objects; the ones that fail stay queued."""
+    def drain_orphans(self, grace: float = ORPHAN_GRACE) -> int:
+        """Remove the queued storage objects unread for ``grace`` seconds; the
+        ones that fail stay queued."""
         removed = 0
-        for (key,) in self.db.all("SELECT storage_key FROM paste_orphans"):
+        for (key,) in self.db.all("SELECT storage_key FROM paste_orphans WHERE since <= ?",
+                                  (self.clock() - grace,)):
             try:
                 self.storage.delete(key)
             except OSError:
@@ -259,6 +279,31 @@ class PasteStore:
             self.db.write_one("DELETE FROM paste_orphans WHERE storage_key = ?", (key,))
             removed += 1
         return removed
+
+
+    # --- hepcore check ----------------------------------------------------------
+
+    def referenced_objects(self) -> Iterator[str]:
+        """Storage keys of rows not deleted, and the queued ones not drained yet."""
+        for (key,) in self.db.all("SELECT storage_key FROM paste_pastes"
+                                  " WHERE storage_key IS NOT NULL AND deleted_at IS NULL"
+                                  " UNION SELECT storage_key FROM paste_orphans"):
+            yield key
+
+    def forget_objects(self, keys: set[str]) -> int:
+        """Pastes whose objects (``keys``) are gone for good become tombstones, as
+        a delete leaves them, and queued keys among them are dropped; the count."""
+        now = self.clock()
+        forgotten = 0
+        with self.db.write() as conn:
+            for key in sorted(keys):
+                forgotten += conn.execute(
+                    "UPDATE paste_pastes SET deleted_at = ?, title = NULL, content = NULL,"
+                    " storage_key = NULL WHERE storage_key = ? AND deleted_at IS NULL",
+                    (now, key)).rowcount
+                forgotten += conn.execute("DELETE FROM paste_orphans WHERE storage_key = ?",
+                                          (key,)).rowcount
+        return forgotten
 
 
 def _sql_value(value: Any) -> Any:

@@ -3,6 +3,7 @@ session cookie, and the session hook the paste service uses."""
 
 from __future__ import annotations
 
+import pytest
 from hepcore_login.service import LINK_MAX_AGE, SESSION_MAX_AGE, issue_link_token
 
 from hepcore import BytesBody, Request
@@ -58,14 +59,87 @@ def test_open_redirects_are_refused(client, runtime, account) -> None:
         assert client.simulate_post(f"/login/{token}").headers["location"] == "/"
 
 
-def test_session_expiry_and_logout(client, runtime, account, clock) -> None:
+def test_session_expiry(client, runtime, account, clock) -> None:
     from conftest import session_cookie
 
     cookie = session_cookie(client, runtime, account)
     assert runtime.session_actor(plain(cookie)) is not None
-    out = client.simulate_post("/login/logout")
-    assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
     clock.advance(SESSION_MAX_AGE + 60)
     assert runtime.session_actor(plain(cookie)) is None
     assert runtime.session_actor(plain("hepcore_login=garbage")) is None
     assert runtime.session_actor(plain("other=1")) is None
+
+
+def test_logout_ends_the_session_at_once(client, runtime, account) -> None:
+    from conftest import session_cookie
+
+    cookie = session_cookie(client, runtime, account)
+    other_device = session_cookie(client, runtime, account)
+    out = client.simulate_post("/login/logout", headers={"Cookie": cookie})
+    assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+    # A copy of the old cookie (another tab, a thief) no longer signs anyone in.
+    assert runtime.session_actor(plain(cookie)) is None
+    private = client.simulate_post("/api/paste", json={"content": "x", "visibility": "private"},
+                                   headers={"Cookie": cookie})
+    assert private.status_code == 401 and private.json["error"] == "Invalid API key"
+    # Only that session ended.
+    assert runtime.session_actor(plain(other_device)) is not None
+    assert client.simulate_post("/login/logout").status_code == 303  # no cookie: fine
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://falconframework.org:8080"},
+    {"Origin": "http://falconframework.org", "Sec-Fetch-Site": "cross-site"},
+])
+def test_cross_site_sign_in_is_refused(client, runtime, account, headers) -> None:
+    token = issue_link_token(runtime, account.id)
+    refused = client.simulate_post(f"/login/{token}", headers=headers)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "text/html; charset=utf-8"
+    assert "set-cookie" not in refused.headers
+    assert "<h1>Sign-in refused</h1>" in refused.text
+    # The link was not used up: its owner can still sign in.
+    assert client.simulate_post(f"/login/{token}").status_code == 303
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "same-origin"},
+    {"Sec-Fetch-Site": "none"},
+    {"Origin": "http://falconframework.org"},
+    {"Origin": "http://FalconFramework.org:80", "Sec-Fetch-Site": "same-origin"},
+    {},
+])
+def test_same_origin_sign_in_works(client, runtime, account, headers) -> None:
+    token = issue_link_token(runtime, account.id)
+    assert client.simulate_post(f"/login/{token}", headers=headers).status_code == 303
+
+
+def test_sign_in_from_the_public_origin_works(paste_host) -> None:
+    runtime, client = paste_host()
+    runtime.config.service("login").public_base_url = "https://paste.example"
+    account = runtime.accounts.create("pia")
+    token = issue_link_token(runtime, account.id)
+    r = client.simulate_post(f"/login/{token}", headers={"Origin": "https://paste.example"})
+    assert r.status_code == 303
+
+
+@pytest.mark.parametrize("others", [
+    'prefs={"a":1}; {cookie}',
+    "{cookie}; x=a b",
+    'prefs={"a":1}; x=a b; {cookie}; theme=dark',
+    "  {cookie}  ;x=[1,2]",
+    "hepcore_login=not-a-token; {cookie}",
+])
+def test_session_survives_unusual_other_cookies(client, runtime, account, others) -> None:
+    from conftest import session_cookie
+
+    header = others.replace("{cookie}", session_cookie(client, runtime, account))
+    actor = runtime.session_actor(plain(header))
+    assert actor is not None and actor.account.id == account.id
+    r = client.simulate_post("/api/paste", json={"content": "mine", "visibility": "private"},
+                             headers={"Cookie": header})
+    assert r.status_code == 200, r.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import bearer
+from hepcore_paste.store import ORPHAN_GRACE
 
 from hepcore.clock import iso_ms
 
@@ -163,27 +164,50 @@ def test_permanent_flag_on_prime(client, prime_key) -> None:
     assert data["isPermanent"] is True and data["expiresAt"] is None
 
 
-def test_delete(client, runtime, key) -> None:
+def test_delete(client, runtime, key, clock) -> None:
     big = new(client, key, content="z" * 200_000)
     storage_key = runtime.db.one("SELECT storage_key FROM paste_pastes WHERE id = ?",
                                  (big["id"],))[0]
     r = client.simulate_delete(f"{API}/{big['id']}", headers=bearer(key))
     assert r.json == {"ok": True, "data": {"id": big["id"], "deleted": True}}
-    assert not runtime.storage.exists(storage_key)
     for path in (f"/{big['id']}", f"/{big['id']}/raw", f"{API}/{big['id']}"):
         assert client.simulate_get(path, headers=bearer(key)).status_code == 404
     again = client.simulate_delete(f"{API}/{big['id']}", headers=bearer(key))
     assert again.status_code == 404
+    # The bytes stay for readers that fetched the row just before; the purge takes them.
+    assert runtime.storage.exists(storage_key)
+    clock.advance(ORPHAN_GRACE)
+    assert runtime.services["paste"].purge()["objects_removed"] == 1
+    assert not runtime.storage.exists(storage_key)
 
 
-def test_content_replaced_in_storage_leaves_no_orphan(client, runtime, key) -> None:
+def test_content_replaced_in_storage_leaves_no_orphan(client, runtime, key, clock) -> None:
     snippet = new(client, key, content="a" * 100_000)
     client.simulate_patch(f"{API}/{snippet['id']}", headers=bearer(key),
                           json={"content": "b" * 100_000})
     client.simulate_patch(f"{API}/{snippet['id']}", headers=bearer(key),
                           json={"content": "small now"})
-    assert list(runtime.storage.keys("paste/")) == []
     assert client.simulate_get(f"/{snippet['id']}/raw").text == "small now"
+    # Both replaced objects wait out the grace (a reader may have the old row) ...
+    assert len(list(runtime.storage.keys("paste/"))) == 2
+    clock.advance(ORPHAN_GRACE)
+    # ... and then go with the next change (or the purge job).
+    client.simulate_patch(f"{API}/{snippet['id']}", headers=bearer(key), json={"title": "t"})
+    assert list(runtime.storage.keys("paste/")) == []
+    assert runtime.db.all("SELECT * FROM paste_orphans") == []
+    assert client.simulate_get(f"/{snippet['id']}/raw").text == "small now"
+
+
+def test_a_reader_holding_the_old_row_still_gets_its_bytes(client, runtime, key) -> None:
+    """A PATCH commits while a read has fetched the row but not opened the bytes."""
+    service = runtime.services["paste"]
+    snippet = new(client, key, content="old " * 30_000)
+    before = service.pastes.live(snippet["id"])
+    r = client.simulate_patch(f"{API}/{snippet['id']}", headers=bearer(key),
+                              json={"content": "new " * 30_000})
+    assert r.status_code == 200
+    assert service.pastes.read_content(before) == b"old " * 30_000
+    assert client.simulate_get(f"/{snippet['id']}/raw").text == "new " * 30_000
 
 
 def test_snippet_create_is_rate_limited(paste_host) -> None:
