@@ -284,6 +284,10 @@ def orientation_of(img: Any) -> int:
 def _save_options(fmt: Format, img: Any) -> dict[str, Any]:
     icc = img.info.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    if fmt.name in ("jpeg", "gif"):
+        # Their encoders fall back to ``img.info["comment"]`` (the source's COM
+        # segment or comment extension); an empty one writes none.
+        options["comment"] = b""
     if fmt.name == "jpeg":
         options["qtables"] = getattr(img, "quantization", None) or None
         sampling = JpegImagePlugin.get_sampling(img)
@@ -316,7 +320,13 @@ def webp_is_lossless(src: IO[bytes]) -> bool:
 def reencode(fmt: Format, img: Any, orientation: int, write: Write, *,
              lossless: bool = False) -> tuple[int, int]:
     """Rotate per ``orientation`` and re-encode every frame in ``fmt`` with the ICC
-    profile, frame durations and loop count only; the stored width and height."""
+    profile, frame durations and loop count only; the stored width and height.
+
+    The frames of an animation are held in memory together (the encoders need
+    them all), as RGB, or RGBA when the image has alpha: at most 4 bytes per
+    pixel of the animation, which :func:`decode_all` has already held to the
+    pixel budget.
+    """
     method = TRANSPOSE.get(orientation)
     frames_total = int(getattr(img, "n_frames", 1) or 1)
     options = _save_options(fmt, img)
@@ -327,10 +337,11 @@ def reencode(fmt: Format, img: Any, orientation: int, write: Write, *,
         frame = img.transpose(method) if method is not None else img.copy()
         frame.save(out, format=fmt.name.upper(), **options)
         return frame.width, frame.height
+    mode = "RGBA" if "A" in img.mode or "transparency" in img.info else "RGB"
     frames, durations = [], []
     for index in range(frames_total):
         img.seek(index)
-        frame = img.convert("RGBA")
+        frame = img.convert(mode)
         frames.append(frame.transpose(method) if method is not None else frame)
         durations.append(int(img.info.get("duration", 0) or 0))
     img.seek(0)
@@ -372,7 +383,7 @@ def clean(fmt: Format, img: Any, src: IO[bytes], write: Write,
           size: tuple[int, int]) -> tuple[int, int]:
     """Write the cleaned image (F3) and return its width and height.
 
-    ``img`` is the image decoded from ``src`` (reduced in size when
+    ``img`` is the image decoded from ``src`` (a JPEG reduced in size when
     :func:`can_strip`; ``size`` is the size its header gave).
     """
     if can_strip(fmt, img):

@@ -8,6 +8,7 @@ pixel limit before any pixel is decoded (F4).
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from typing import IO, Any
@@ -69,13 +70,103 @@ def open_header(fmt: Format, fh: IO[bytes]) -> Any:
     return AvifImagePlugin.AvifImageFile(fh)
 
 
+class TooLarge(Exception):
+    """The image, one of its frames or the whole animation is above the pixel
+    budget; the message is the one the client gets (413 ``too_large``)."""
+
+
+@dataclass(frozen=True)
+class PixelBudget:
+    """F4's limits: ``megapixels`` per frame (its canvas, as decoded),
+    ``total_megapixels`` for all frames together (frames x canvas pixels,
+    which also bounds the memory of a re-encode) and ``max_frames``."""
+
+    megapixels: float
+    total_megapixels: float
+    max_frames: int
+
+    def check_frame(self, size: tuple[int, int]) -> None:
+        """Refuse a canvas above the per-frame limit."""
+        width, height = size
+        pixels = width * height
+        if pixels > self.megapixels * 1_000_000:
+            raise TooLarge(f"Image is {width}x{height} ({pixels / 1_000_000:.1f} megapixels);"
+                           f" the limit is {self.megapixels:g} megapixels.")
+
+    def check_animation(self, frames: int, size: tuple[int, int], total_pixels: int, *,
+                        more: bool = False) -> None:
+        """Refuse ``frames`` frames (``more``: at least that many) of which the
+        last has canvas ``size``, ``total_pixels`` decoded in all."""
+        width, height = size
+        count = f"more than {frames - 1}" if more else str(frames)
+        if frames > self.max_frames:
+            raise TooLarge(f"Animation is too large: {count} frames of {width}x{height};"
+                           f" the limit is {self.max_frames} frames.")
+        if frames > 1 and total_pixels > self.total_megapixels * 1_000_000:
+            raise TooLarge(f"Animation is too large: {count} frames of {width}x{height};"
+                           f" the limit is {self.total_megapixels:g} megapixels in all.")
+
+
+def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:
+    """Walk a GIF's blocks (no pixel is decoded) and apply ``budget`` to every
+    frame's canvas as Pillow will decode it: Pillow grows the canvas when a
+    frame's descriptor reaches beyond it. The walk stops at the first frame
+    over the budget, so a file of many tiny frames costs at most
+    ``max_frames + 1`` descriptors. A malformed file ends the walk quietly
+    (decoding reports it). ``fh`` is left where it was.
+    """
+    start = fh.tell()
+    try:
+        header = fh.read(13)
+        if len(header) < 13:
+            return
+        width, height, flags = header[6] | header[7] << 8, header[8] | header[9] << 8, header[10]
+        if flags & 0x80:
+            fh.seek(3 * (2 << (flags & 0x07)), io.SEEK_CUR)
+        frames = total = 0
+        while True:
+            introducer = fh.read(1)
+            if introducer == b"\x2c":
+                d = fh.read(9)
+                if len(d) < 9:
+                    return
+                x0, y0 = d[0] | d[1] << 8, d[2] | d[3] << 8
+                width = max(width, x0 + (d[4] | d[5] << 8))
+                height = max(height, y0 + (d[6] | d[7] << 8))
+                budget.check_frame((width, height))
+                frames += 1
+                total += width * height
+                budget.check_animation(frames, (width, height), total,
+                                       more=frames > budget.max_frames)
+                if d[8] & 0x80:
+                    fh.seek(3 * (2 << (d[8] & 0x07)), io.SEEK_CUR)
+                fh.seek(1, io.SEEK_CUR)  # LZW minimum code size
+            elif introducer == b"\x21":
+                fh.seek(1, io.SEEK_CUR)  # label
+            else:
+                return
+            while (size := fh.read(1)) not in (b"", b"\x00"):
+                fh.seek(size[0], io.SEEK_CUR)
+            if not size:
+                return
+    finally:
+        fh.seek(start)
+
+
 REDUCED_MIN_SIDE = 256
 """The shorter side of a JPEG decoded at reduced scale is at least this long
 (or the image's own size), so moderation plugins see enough of it."""
 
 
-def decode_all(img: Any, *, reduced: bool = False) -> int:
-    """Decode every frame (raises on corrupt or truncated data); the frame count.
+def decode_all(img: Any, budget: PixelBudget, *, reduced: bool = False) -> int:
+    """Decode every frame within ``budget`` (raises on corrupt or truncated data);
+    the frame count.
+
+    Raises :class:`TooLarge` when the frame count from the header (all formats
+    but GIF, whose count needs a walk of the file: see :func:`check_gif`) or
+    the frames seen so far are over the budget, or when a frame's canvas is
+    over the per-frame limit; each check comes before that frame's pixels are
+    decoded.
 
     With ``reduced``, a JPEG is decoded with DCT scaling (down to 1/8 of each
     side, keeping at least :data:`REDUCED_MIN_SIDE` pixels on the shorter one
@@ -84,15 +175,28 @@ def decode_all(img: Any, *, reduced: bool = False) -> int:
     fraction of the cost; ``img.size`` is then the reduced size. The image is
     left on its first frame.
     """
+    if img.format != "GIF":
+        frames = int(getattr(img, "n_frames", 1) or 1)
+        width, height = img.size
+        budget.check_animation(frames, img.size, frames * width * height)
     if reduced and img.format == "JPEG":
         width, height = img.size
         scale = max(1, min(8, min(width, height) // REDUCED_MIN_SIDE))
         img.draft(img.mode, ((width + scale - 1) // scale, (height + scale - 1) // scale))
-    frames = int(getattr(img, "n_frames", 1) or 1)
-    for index in range(frames):
-        if frames > 1:
-            img.seek(index)
+    count = total = 0
+    while True:
+        if count:
+            try:
+                img.seek(count)
+            except EOFError:
+                break
+        budget.check_frame(img.size)
+        width, height = img.size
+        count += 1
+        total += width * height
+        budget.check_animation(count, img.size, total,
+                               more=img.format == "GIF" and count > budget.max_frames)
         img.load()
-    if frames > 1:
+    if count > 1:
         img.seek(0)
-    return frames
+    return count

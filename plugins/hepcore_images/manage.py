@@ -4,24 +4,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from hepcore.clock import iso_ms, parse_iso
-from hepcore.errors import BodyTooLarge, ClientDisconnected
 from hepcore.http import Request, Response
 from hepcore.serving import serve_object
 
 from .errors import (
     DELETE_LINK_INVALID,
     IMAGE_NOT_FOUND,
-    INVALID_JSON,
     UPLOAD_NOT_FOUND,
     ImagesBadRequest,
     ImagesNotFound,
 )
+from .jsonbody import read_json_object
 from .store import Upload
 
 if TYPE_CHECKING:
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hepcore.images")
 
-JSON_LIMIT = 64 * 1024
 TTL_DEFAULT, TTL_MIN, TTL_MAX = 3600, 60, 604800
 TTL_MESSAGE = f"ttl_seconds must be an integer between {TTL_MIN} and {TTL_MAX}."
 LIMIT_MESSAGE = "limit must be an integer between 1 and 100."
@@ -37,23 +34,6 @@ BEFORE_MESSAGE = "before must be an ISO-8601 timestamp."
 LIMIT_RE = re.compile(r"[0-9]{1,9}")
 DELETE_TOKEN_RE = re.compile(r"[0-9a-f]{64}")
 SERVE_CACHE = "public, max-age=86400"
-
-
-def read_json_object(request: Request) -> dict[str, Any]:
-    """The JSON body as an object; an empty body is ``{}``; else 400 ``Invalid JSON body.``"""
-    try:
-        raw = request.read_body(JSON_LIMIT)
-    except (BodyTooLarge, ClientDisconnected):
-        raise ImagesBadRequest(INVALID_JSON) from None
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting recurses
-        raise ImagesBadRequest(INVALID_JSON) from None
-    if not isinstance(data, dict):
-        raise ImagesBadRequest(INVALID_JSON)
-    return data
 
 
 class Management:
@@ -82,7 +62,7 @@ class Management:
 
     def api_upload_token(self: ImagesService, request: Request) -> Response:
         actor = self.authenticate_management(request)
-        data = read_json_object(request)
+        data = read_json_object(request, empty_is_object=True)
         ttl = data.get("ttl_seconds", TTL_DEFAULT)
         if (not isinstance(ttl, int) or isinstance(ttl, bool)
                 or not TTL_MIN <= ttl <= TTL_MAX):

@@ -43,7 +43,7 @@ from .errors import (
     ImagesTooLarge,
     ImagesUnsupportedType,
 )
-from .formats import Format, decode_all, identify, open_header
+from .formats import Format, TooLarge, check_gif, decode_all, identify, open_header
 from .store import Upload
 
 if TYPE_CHECKING:
@@ -141,9 +141,14 @@ class UploadPipeline:
             size = img.size
             # Full-size pixels are needed only to rotate or re-encode; moderation
             # plugins get a JPEG at reduced scale (the full size is in ``extra``).
-            reduced = can_strip(fmt, img)
+            # Only a JPEG's EXIF is read before decoding (from APP1, loading no
+            # pixels): for other formats getexif() loads the image, and a failed
+            # load would leave nothing for decode_all to check.
+            reduced = fmt.name == "jpeg" and can_strip(fmt, img)
             try:
-                decode_all(img, reduced=reduced)  # step 11
+                decode_all(img, self.pixel_budget, reduced=reduced)  # step 11
+            except TooLarge as exc:
+                raise ImagesTooLarge(str(exc)) from None
             except Exception:  # noqa: BLE001 - any decoder failure means a corrupt image
                 raise ImagesProcessingFailed() from None
             self._moderate(actor, fmt, img, spool, filename, size)  # step 12
@@ -162,19 +167,17 @@ class UploadPipeline:
         raise ImagesMissingFile()
 
     def _open_checked(self: ImagesService, fmt: Format, fh: IO[bytes]) -> Any:
-        """The header only; 413 above the pixel limit, before any pixel is decoded."""
+        """The header only; 413 above the pixel budget, before any pixel is decoded
+        (for a GIF, every frame's canvas and the frame count: :func:`check_gif`)."""
         try:
+            if fmt.name == "gif":
+                check_gif(fh, self.pixel_budget)
             img = open_header(fmt, fh)
+            self.pixel_budget.check_frame(img.size)
+        except TooLarge as exc:
+            raise ImagesTooLarge(str(exc)) from None
         except Exception:  # noqa: BLE001 - any header failure means a corrupt image
             raise ImagesProcessingFailed() from None
-        width, height = img.size
-        pixels = width * height
-        limit = self.max_megapixels * 1_000_000
-        if pixels > limit:
-            shown = f"{self.max_megapixels:g}"
-            raise ImagesTooLarge(
-                f"Image is {width}x{height} ({pixels / 1_000_000:.1f} megapixels);"
-                f" the limit is {shown} megapixels.")
         return img
 
     def _moderate(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,

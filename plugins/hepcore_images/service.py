@@ -19,6 +19,7 @@ from hepcore.storage import LocalStorage
 
 from .auth import Authentication
 from .errors import ImagesError, ImagesMethodNotAllowed, ImagesNotFound
+from .formats import PixelBudget
 from .manage import Management
 from .migrations import images as images_migrations
 from .pipeline import UploadPipeline
@@ -31,6 +32,8 @@ log = logging.getLogger("hepcore.images")
 MIB = 1024 * 1024
 DEFAULT_MAX_BYTES = 20 * MIB
 DEFAULT_MAX_MEGAPIXELS = 50
+DEFAULT_MAX_TOTAL_MEGAPIXELS = 500
+DEFAULT_MAX_FRAMES = 1000
 PURGE_JOB = "images.purge"
 
 
@@ -56,7 +59,8 @@ class ImagesEnvelope(CodeEnvelope):
 
 class ImagesService(Authentication, UploadPipeline, Management, Service):
     """Options (``[services.images]``): ``max_file_size`` (20 MiB), ``max_megapixels``
-    (50), ``filename_prefix`` (``FIXITFY-``), ``upload_rate_per_minute`` (30),
+    (50, per frame), ``max_total_megapixels`` (500, all frames of an animation),
+    ``max_frames`` (1000), ``filename_prefix`` (``FIXITFY-``), ``upload_rate_per_minute`` (30),
     ``upload_rate_per_day`` (2000), ``manage_rate_per_minute`` (120),
     ``purge_interval`` (seconds, 60)."""
 
@@ -70,6 +74,10 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
         self.uploads = UploadStore(self.runtime.db, self.runtime.clock)
         self.max_bytes = int(opts.get("max_file_size", DEFAULT_MAX_BYTES))
         self.max_megapixels = float(opts.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS))
+        self.pixel_budget = PixelBudget(
+            self.max_megapixels,
+            float(opts.get("max_total_megapixels", DEFAULT_MAX_TOTAL_MEGAPIXELS)),
+            int(opts.get("max_frames", DEFAULT_MAX_FRAMES)))
         self.filename_prefix = str(opts.get("filename_prefix", "FIXITFY-"))
         self.overhead = self.runtime.config.multipart_overhead
         per_minute = int(opts.get("upload_rate_per_minute", 30))

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from hepcore.clock import iso_ms
 from hepcore.envelope import CodeEnvelope
-from hepcore.errors import BodyTooLarge, MalformedBody
 from hepcore.http import Request, Response
 from hepcore.service import Route
 
-from .errors import INVALID_JSON, WEBHOOK_NOT_FOUND, ImagesBadRequest, ImagesNotFound
+from .errors import WEBHOOK_NOT_FOUND, ImagesBadRequest, ImagesNotFound
+from .jsonbody import read_json_object
 from .webhook_delivery import JOB_NAME, Deliverer, DeliverySettings, event_body
 from .webhook_store import Endpoint, WebhookStore, webhook_migrations
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from hepcore.tokens import Actor
 
 MAX_URL_LENGTH = 2048
-JSON_BODY_LIMIT = 64 * 1024
 BAD_URL = "url must be an absolute http(s) URL."
 BAD_ENABLED = "enabled must be a boolean."
 
@@ -183,7 +182,7 @@ class Webhooks:
 
     def api_create(self, request: Request) -> Response:
         actor = self._actor(request)
-        body = json_object(request)
+        body = read_json_object(request)
         endpoint, secret = self.create(actor.account.id, body.get("url"),
                                        body.get("enabled", True))
         return CodeEnvelope.success(webhook=webhook_json(endpoint), signing_secret=secret)
@@ -191,7 +190,7 @@ class Webhooks:
     def api_update(self, request: Request) -> Response:
         actor = self._actor(request)
         endpoint = self.get(actor.account.id, request.params["webhook_id"])
-        endpoint = self.update(endpoint, json_object(request))
+        endpoint = self.update(endpoint, read_json_object(request))
         return CodeEnvelope.success(webhook=webhook_json(endpoint))
 
     def api_delete(self, request: Request) -> Response:
@@ -203,14 +202,3 @@ class Webhooks:
     def api_rotate(self, request: Request) -> Response:
         actor = self._actor(request)
         return CodeEnvelope.success(signing_secret=self.rotate_secret(actor.account.id))
-
-
-def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; anything else is 400 ``Invalid JSON body.``"""
-    try:
-        body = request.read_json(JSON_BODY_LIMIT)
-    except (MalformedBody, BodyTooLarge):
-        raise ImagesBadRequest(INVALID_JSON) from None
-    if not isinstance(body, dict):
-        raise ImagesBadRequest(INVALID_JSON)
-    return body

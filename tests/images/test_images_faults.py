@@ -4,12 +4,17 @@ refuse images (section 11) and fail closed."""
 
 from __future__ import annotations
 
+import io
+import os
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import falcon.testing
 import pytest
 from conftest import Upload, image_bytes
+from PIL import Image
 
 from hepcore import Runtime, hookimpl
 from hepcore.errors import StorageError
@@ -18,6 +23,8 @@ from hepcore.storage import LocalStorage, ObjectWriter
 
 STORAGE_FAILED = (500, {"ok": False, "code": "storage_failed",
                         "error": "Could not store the image. Retry with exponential backoff."})
+PROCESSING_FAILED = (415, {"ok": False, "code": "processing_failed",
+                           "error": "The image could not be processed. It may be corrupt."})
 DB_FAILED = (500, {"ok": False, "code": "db_failed",
                    "error": "Could not save the upload. Retry with exponential backoff."})
 
@@ -31,7 +38,6 @@ def assert_nothing_left(runtime: Runtime) -> None:
     root = Path(runtime.config.data_dir / "files")
     assert sorted(p for p in root.rglob("*") if p.is_file()) == []
     assert list((root / ".tmp").iterdir()) == []
-    assert list((runtime.config.data_dir / "images-spool").iterdir()) == []
     assert runtime.db.one("SELECT count(*) FROM images_uploads")[0] == 0
     assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 0
 
@@ -109,12 +115,6 @@ def test_database_failure(client: falcon.testing.TestClient, runtime: Runtime, a
     assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 1
 
 
-def test_failed_uploads_leave_no_spool_files(runtime: Runtime, upload: Upload) -> None:
-    for data in (b"", b"text", image_bytes()[:40], image_bytes()):
-        upload(data)
-    assert list((runtime.config.data_dir / "images-spool").iterdir()) == []
-
-
 # --- moderation (section 11) --------------------------------------------------------------
 
 
@@ -148,8 +148,6 @@ def moderate(runtime: Runtime) -> Any:
 
 def test_moderation_sees_the_decoded_image(runtime: Runtime, account: Any, upload: Upload,
                                            moderate: Any) -> None:
-    from PIL import Image
-
     seen = moderate(Moderator())
     data = image_bytes("JPEG", (48, 32), color=(0, 0, 250))
     assert upload(data, filename="cat.jpg").status_code == 200
@@ -194,16 +192,88 @@ def test_dedupe_hits_skip_moderation(upload: Upload, moderate: Any) -> None:
     assert len(seen.seen) == 1
 
 
-def test_truncated_jpeg_with_full_decode(upload: Upload, moderate: Any) -> None:
-    """With a moderation plugin the JPEG is decoded at full size: truncation still fails."""
-    import io
-
-    from PIL import Image
-
-    seen = moderate(Moderator())
+def large_jpeg(size: tuple[int, int] = (2048, 1536)) -> bytes:
+    """A photo-like JPEG without EXIF (orientation 1): stripped, not re-encoded."""
+    gradient = Image.linear_gradient("L").resize(size)
+    noise = Image.effect_noise(size, 30)
     buf = io.BytesIO()
-    Image.effect_noise((256, 256), 60).convert("RGB").save(buf, "JPEG", quality=95)
-    data = buf.getvalue()
-    assert err(upload(data[: len(data) * 2 // 3]))[1]["code"] == "processing_failed"
+    Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.ROTATE_180))
+                ).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_moderation_sees_a_reduced_scale_jpeg(upload: Upload, moderate: Any) -> None:
+    """A JPEG that needs no rotation is decoded with DCT scaling: the plugin gets a
+    smaller image (its shorter side at least 256 pixels) and the full size in
+    ``extra``; the stored image is the full-size original."""
+    seen = moderate(Moderator())
+    r = upload(large_jpeg())
+    assert r.status_code == 200, r.text
+    assert (r.json["width"], r.json["height"]) == (2048, 1536)
+    (candidate,) = seen.seen
+    width, height = candidate.image.size
+    assert 256 <= min(width, height) and width < 2048 and height < 1536
+    assert abs(width / height - 2048 / 1536) < 0.01
+    assert (candidate.extra["width"], candidate.extra["height"]) == (2048, 1536)
+    assert candidate.image.getpixel((width // 2, height - 1))[0] > 200  # decoded pixels
+
+
+def test_truncated_jpeg_with_reduced_decode(upload: Upload, moderate: Any) -> None:
+    """The reduced-scale decode still reads every byte of the scan: a truncated
+    large JPEG is refused before moderation."""
+    seen = moderate(Moderator())
+    data = large_jpeg()
+    assert err(upload(data[: len(data) * 2 // 3])) == PROCESSING_FAILED
     assert seen.seen == []
     assert upload(data).status_code == 200 and len(seen.seen) == 1
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def corrupt_idat_png() -> bytes:
+    """A PNG whose IDAT holds a broken zlib stream behind a correct CRC, so only
+    decoding the pixels finds the fault."""
+    good = image_bytes("PNG", (64, 48))
+    start = good.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", good[start:start + 4])
+    broken = b"\x78\x9c" + b"\xff" * (length - 2)  # deflate block type 3 is invalid
+    return good[:start] + png_chunk(b"IDAT", broken) + good[start + 12 + length:]
+
+
+def test_corrupt_png_pixels_refused(runtime: Runtime, upload: Upload) -> None:
+    data = corrupt_idat_png()
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (64, 48)  # the header is fine
+    assert err(upload(data)) == PROCESSING_FAILED
+    assert_nothing_left(runtime)
+
+
+def open_spool_files(runtime: Runtime) -> list[str]:
+    """This process's open files in the spool directory (unnamed files show as
+    ``<dir>/#<inode> (deleted)``)."""
+    spool = str(runtime.config.data_dir / "images-spool")
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.startswith(spool + os.sep):
+            out.append(target)
+    return out
+
+
+def test_failed_uploads_close_their_spool_files(runtime: Runtime, upload: Upload,
+                                                 moderate: Any) -> None:
+    """Every upload closes its spool file, even when something still holds the
+    decoded image (here a moderation plugin that keeps its candidates, whose
+    images read from the spool file)."""
+    keeper = moderate(Moderator(Rejection("nsfw_rejected", "No.")))
+    assert upload(image_bytes("GIF")).status_code == 415  # refused by the plugin
+    for data in (b"", b"text", image_bytes()[:40], corrupt_idat_png(),
+                 image_bytes("PNG", (40, 30)), image_bytes("JPEG"), image_bytes("WEBP")):
+        assert upload(data).status_code >= 400
+    assert len(keeper.seen) == 4
+    assert open_spool_files(runtime) == []
