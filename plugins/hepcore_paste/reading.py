@@ -133,7 +133,7 @@ class ReadingRoutes:
             return Response(status, [*headers, ("Content-Length", str(len(page)))], None)
         return Response(status, headers, page)
 
-    def highlighted_block(self: PasteService, paste: Paste) -> str:
+    def highlighted_block(self: PasteService, paste: Paste) -> bytes:
         """The highlighted content, from the cache when it was rendered before.
         Pastes above ``highlight_max`` are shown plain, which is cheap enough
         not to take cache room from highlighted ones. Raises
@@ -143,7 +143,8 @@ class ReadingRoutes:
         block = None if plain else self.cache.get(key)
         if block is None:
             text = self.pastes.read_content(paste).decode("utf-8", "replace")
-            block = highlighted(text, paste.language, plain=plain)
+            # Kept encoded: a page around a cached block then encodes only its header.
+            block = highlighted(text, paste.language, plain=plain).encode("utf-8")
             if not plain:
                 self.cache.put(key, block)
         return block

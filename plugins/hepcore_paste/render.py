@@ -77,23 +77,23 @@ def _template(name: str) -> Template:
 
 
 class HighlightCache:
-    """A bounded LRU of highlighted blocks, by the memory their strings take
-    (``sys.getsizeof``: 1, 2 or 4 bytes a character, by the widest one)."""
+    """A bounded LRU of highlighted blocks (encoded), by the memory they take
+    (``sys.getsizeof``; for a string 1, 2 or 4 bytes a character)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], str | bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> str | None:
+    def get(self, key: tuple[str, str]) -> str | bytes | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[str, str], value: str) -> None:
+    def put(self, key: tuple[str, str], value: str | bytes) -> None:
         size = sys.getsizeof(value)
         if size > self.max_bytes:
             return
@@ -151,8 +151,12 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def reader_page(paste: Paste, block: str, *, views: int, site_name: str) -> tuple[bytes, str]:
-    """The whole page and its CSP header value (a fresh nonce each time)."""
+_CODE_MARK = "\x00hepcore-code\x00"  # cannot occur in escaped HTML
+
+
+def reader_page(paste: Paste, block: bytes, *, views: int, site_name: str) -> tuple[bytes, str]:
+    """The whole page around the encoded highlighted ``block``, and its CSP
+    header value (a fresh nonce each time)."""
     nonce = secrets.token_urlsafe(18)
     title = paste.title or "Untitled"
     page = _template("reader.html").substitute(
@@ -166,9 +170,11 @@ def reader_page(paste: Paste, block: str, *, views: int, site_name: str) -> tupl
         expires="Never" if paste.expires_at is None else iso_ms(paste.expires_at),
         size=html.escape(human_size(paste.size)),
         raw=html.escape(f"./{paste.id}/raw", quote=True),
-        code=block,
+        code=_CODE_MARK,
     )
-    return page.encode("utf-8"), PAGE_CSP.format(nonce=nonce)
+    head, tail = page.split(_CODE_MARK)
+    return b"".join((head.encode("utf-8"), block, tail.encode("utf-8"))), PAGE_CSP.format(
+        nonce=nonce)
 
 
 def not_found_page(site_name: str) -> tuple[bytes, str]:
