@@ -354,6 +354,23 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from .apidoc import build_openapi
+
+    runtime = _runtime(args)
+    try:
+        service = runtime.services.get(args.service)
+        if service is None:
+            print(f"hepcore: error: no service {args.service!r}; services: "
+                  f"{', '.join(runtime.services) or 'none'}", file=sys.stderr)
+            return 1
+        prefix = runtime.config.service(args.service).prefix
+        print(json.dumps(build_openapi(service, prefix), indent=2, ensure_ascii=False))
+    finally:
+        runtime.close()
+    return 0
+
+
 def build_parser(plugin_commands: bool = True,
                  blocked: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hepcore", description=__doc__.split("\n")[0])
@@ -453,6 +470,10 @@ def build_parser(plugin_commands: bool = True,
     p = jobs.add_parser("run", help="run one job now")
     p.add_argument("name")
     p.set_defaults(func=cmd_jobs_run)
+
+    p = sub.add_parser("openapi", help="print a service's OpenAPI 3.1 document")
+    p.add_argument("service")
+    p.set_defaults(func=cmd_openapi)
 
     if plugin_commands:
         _add_plugin_commands(sub, blocked)

@@ -6,6 +6,7 @@ An envelope turns a :class:`~hepcore.errors.ServiceError` into a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .errors import ServiceError
@@ -13,7 +14,11 @@ from .http import Response
 
 
 class Envelope(Protocol):
-    """Renders errors in one service's shape; ``error`` never raises."""
+    """Renders errors in one service's shape; ``error`` never raises.
+
+    An envelope may also carry ``error_schema``, the JSON Schema of its error
+    bodies, for the service's OpenAPI document.
+    """
 
     def error(self, err: ServiceError) -> Response: ...
 
@@ -28,6 +33,13 @@ class OkEnvelope:
     ``code`` is present only when the error has one. Success bodies are
     ``{"ok": true, "data": ...}`` (:meth:`success`).
     """
+
+    error_schema: Mapping[str, Any] = {
+        "type": "object",
+        "required": ["ok", "error"],
+        "properties": {"ok": {"const": False}, "error": {"type": "string"},
+                       "code": {"type": "string"}},
+    }
 
     def error(self, err: ServiceError) -> Response:
         body: dict[str, Any] = {"ok": False, "error": err.message}
@@ -44,6 +56,12 @@ class OkEnvelope:
 class ErrorEnvelope:
     """Hack Club CDN: bare success objects; errors ``{"error": ...}`` plus extra members."""
 
+    error_schema: Mapping[str, Any] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}},
+    }
+
     def error(self, err: ServiceError) -> Response:
         body: dict[str, Any] = {"error": err.message}
         body.update(err.extra)
@@ -52,6 +70,13 @@ class ErrorEnvelope:
 
 class CodeEnvelope:
     """Fixitfy images: flat ``{"ok": true, ...}``; errors ``{"ok": false, "code": ..., "error": ...}``."""
+
+    error_schema: Mapping[str, Any] = {
+        "type": "object",
+        "required": ["ok", "code", "error"],
+        "properties": {"ok": {"const": False}, "code": {"type": "string"},
+                       "error": {"type": "string"}},
+    }
 
     def error(self, err: ServiceError) -> Response:
         body: dict[str, Any] = {"ok": False, "code": err.code or "error", "error": err.message}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils.migrations import Migrations
 
+from .apidoc import OPENAPI_PATH, Doc, OpenApiHandler, Reply, Schema
 from .config import ServiceConfig
 from .envelope import Envelope, OkEnvelope
 from .errors import InternalError, MethodNotAllowed, NotFound, ServiceError
@@ -36,8 +37,10 @@ class Route:
     """One endpoint: ``methods`` on ``path`` (a Falcon URI template relative to
     the mount, e.g. ``/{item_id}``) answered by ``handler``.
 
-    ``auth`` names the credential it needs (``None`` for public routes) and
-    ``summary`` describes it; both feed the docs and API descriptions.
+    ``auth`` names the credential it needs (``None`` for public routes; a key
+    of the service's ``auth_schemes``), ``summary`` describes it and ``doc``
+    (:class:`~hepcore.apidoc.Doc`) says what it takes and answers; all three
+    feed the service's OpenAPI document.
 
     ``inline`` marks a handler that reads no request body and does only quick
     local work (indexed SQLite reads, at most a short write, opening a local
@@ -55,6 +58,7 @@ class Route:
     summary: str = ""
     auth: str | None = None
     inline: bool = False
+    doc: Doc | None = None
 
 
 class Service:
@@ -63,11 +67,19 @@ class Service:
     Subclasses set ``name``, ``envelope`` and ``migrations`` and return their
     routes from :meth:`routes`. They receive the :class:`Runtime` (database,
     storage, limiter, keys, hooks) and their own :class:`ServiceConfig`.
+
+    For the API description: ``title`` names the API; ``auth_schemes`` maps
+    each ``Route.auth`` name to the OpenAPI security schemes that carry that
+    credential (alternatives, by scheme name); ``api_schemas`` holds named
+    schemas that route docs reference with :func:`hepcore.apidoc.ref`.
     """
 
     name: str = "service"
+    title: str = ""
     envelope: Envelope = OkEnvelope()
     migrations: Sequence[Migrations] = ()
+    auth_schemes: Mapping[str, Mapping[str, Schema]] = {}
+    api_schemas: Mapping[str, Schema] = {}
 
     def __init__(self, runtime: Runtime, config: ServiceConfig) -> None:
         self.runtime = runtime
@@ -155,10 +167,21 @@ class RouteGroup:
         return method == "HEAD" and "GET" in self.inline
 
 
+def all_routes(service: Service) -> list[Route]:
+    """The service's routes, and ``GET /openapi.json`` unless it declares that path."""
+    routes = list(service.routes())
+    if not any(route.path == OPENAPI_PATH for route in routes):
+        routes.append(Route(("GET",), OPENAPI_PATH, OpenApiHandler(service), "openapi",
+                            "This API's OpenAPI 3.1 description", inline=True,
+                            doc=Doc(replies=(Reply(200, "The OpenAPI document",
+                                                   {"application/json": {"type": "object"}}),))))
+    return routes
+
+
 def group_routes(service: Service) -> list[RouteGroup]:
     """Group a service's routes by path template, keeping declaration order."""
     groups: dict[str, RouteGroup] = {}
-    for route in service.routes():
+    for route in all_routes(service):
         group = groups.setdefault(route.path, RouteGroup(service, route.path))
         for method in route.methods:
             method = method.upper()
