@@ -23,6 +23,7 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -85,12 +86,23 @@ def redacted_path(path: str, params: Mapping[str, object]) -> str:
     return path
 
 
+# The labelled children of REQUESTS and LATENCY by (service, route, method,
+# status): ``labels()`` validates and locks on every call, and this runs on
+# every request. A bounded set: routes and statuses are finite.
+_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+
 def record(*, service: str, route: str, method: str, status: int, seconds: float,
            uploaded: int, served: int | None, rid: str, path: str, client_ip: str,
            log: bool = True) -> None:
     """Count one answered request and write its access-log line."""
-    REQUESTS.labels(service, route, method, str(status)).inc()
-    LATENCY.labels(service, route).observe(seconds)
+    key = (service, route, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (REQUESTS.labels(service, route, method, str(status)),
+                                     LATENCY.labels(service, route))
+    children[0].inc()
+    children[1].observe(seconds)
     if uploaded:
         UPLOADED.labels(service).inc(uploaded)
     if served:
