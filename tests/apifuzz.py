@@ -3,7 +3,8 @@ document, under the app kind the test runs.
 
 Every operation gets valid (positive) and invalid (negative) requests, a
 bounded number of each (``HEPCORE_FUZZ_EXAMPLES``, default 25), sent with the
-given real credentials. The checks: no 5xx; every status, content type,
+given real credentials (``Authorization`` as schemathesis auth, so that
+negative cases may leave it out). The checks: no 5xx; every status, content type,
 header and body matches the document; invalid input is refused (4xx); an
 operation that requires auth refuses requests without it and with a wrong
 credential. Failures of every operation are gathered and reported together.
@@ -58,10 +59,34 @@ def load_schema(app: Any, asgi: bool, path: str = "/openapi.json") -> Any:
 def fuzz(app: Any, asgi: bool, *, path: str = "/openapi.json",
          headers: Mapping[str, str] | None = None, examples: int = EXAMPLES,
          skip: Iterable[str] = (), modes: Iterable[GenerationMode] = (
-             GenerationMode.POSITIVE, GenerationMode.NEGATIVE)) -> list[str]:
+             GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
+         server_errors: Iterable[int] = ()) -> list[str]:
     """Fuzz every operation (except labels in ``skip``, e.g. ``"POST /upload"``);
-    return one report per failing (operation, mode), empty when all passed."""
+    return one report per failing (operation, mode), empty when all passed.
+
+    ``server_errors`` are 5xx statuses that are the documented answer to some
+    input (oEmbed's 501 for an unsupported format); the status-code check
+    still refuses any that a route's document does not list."""
     schema = load_schema(app, asgi, path)
+    headers = dict(headers or {})
+    credential = headers.pop("Authorization", None)
+    if credential is not None:
+        # As schemathesis auth, not an explicit header: a negative case that
+        # leaves the credential out is then really sent without it.
+        @schema.auth(refresh_interval=None)
+        class _Credential:
+            def get(self, case: Any, context: Any) -> str:
+                return credential
+
+            def set(self, case: Any, data: str, context: Any) -> None:
+                case.headers = {**(case.headers or {}), "Authorization": data}
+
+    expected = [str(status) for status in server_errors]
+    if expected:
+        from schemathesis.config import NotAServerErrorConfig
+
+        schema.config.checks.not_a_server_error = NotAServerErrorConfig(
+            expected_statuses=["2xx", "3xx", "4xx", *expected])
     skipped = set(skip)
     failures: list[str] = []
     operations = 0
@@ -71,7 +96,7 @@ def fuzz(app: Any, asgi: bool, *, path: str = "/openapi.json",
             continue
         operations += 1
         for mode in modes:
-            failure = _run(operation, mode, dict(headers or {}), examples)
+            failure = _run(operation, mode, headers, examples)
             if failure:
                 failures.append(f"{operation.label} [{mode.value}]\n{failure}")
     assert operations, "the document has no operations"

@@ -31,13 +31,17 @@ from hepcore.web import create_app
         ("items=0-9", 100, None),
         ("bytes=9-0", 100, None),
         (None, 100, None),
+        ("bytes=-5", 0, None),  # the last bytes of an empty object: all of it
+        ("bytes=0-" + "9" * 5000, 100, ByteRange(0, 100)),  # past int()'s digit limit
+        ("bytes=-" + "9" * 5000, 100, ByteRange(0, 100)),
     ],
 )
 def test_parse_range(header: str | None, size: int, expected: ByteRange | None) -> None:
     assert parse_range(header, size) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=100-", "bytes=200-300", "bytes=-0"])
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=200-300", "bytes=-0",
+                                    "bytes=" + "9" * 5000 + "-"])
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 100)

@@ -73,6 +73,25 @@ def test_first_file_part_wins_over_later_parts_and_link(client, uploader_token):
     assert client.simulate_get("/" + r.json["ID"]).content == b"first file"
 
 
+def test_a_file_part_without_a_body_does_not_swallow_the_next(client, runtime, uploader_token):
+    """A part may end right after its headers (RFC 2046); the parser would read
+    the next part into it, so an "empty" file would be stored holding another
+    part's framing. Such a body is refused and nothing is stored."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\""
+            f"\r\nContent-Type: text/plain\r\n\r\n--{boundary}\r\nContent-Disposition:"
+            f" form-data; name=\"other\"; filename=\"b.txt\"\r\n\r\nsecond\r\n"
+            f"--{boundary}--\r\n").encode()
+    r = client.simulate_post("/upload", body=body, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Authorization": uploader_token})
+    assert r.status_code == 400
+    assert r.json["ok"] is False
+    assert r.json["error"].startswith("Malformed request body")
+    assert runtime.db.one("SELECT count(*) FROM uploader_items")[0] == 0
+    assert list(runtime.storage.keys()) == []
+
+
 def test_response_url_is_request_base_when_nothing_configured(client, uploader_token):
     r = post_file(client, uploader_token, host="files.example.net")
     assert r.json["url"] == "http://files.example.net/" + r.json["ID"]

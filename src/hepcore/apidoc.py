@@ -120,7 +120,7 @@ def _operation(service: Service, route: Route, method: str,
         params.setdefault((name, "path"), Param(name, "path", schema, required=True))
     if params:
         op["parameters"] = [_param(p) for p in params.values()]
-    if doc.body is not None and method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+    if doc.body is not None and method not in ("GET", "HEAD", "OPTIONS"):
         op["requestBody"] = {
             "required": doc.body.required,
             "content": {media: {"schema": dict(schema)}

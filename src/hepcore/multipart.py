@@ -7,8 +7,8 @@ Parsing is done by the sans-io ``multipart`` parser, fed with large reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 
 import multipart as _mp
 
@@ -17,6 +17,7 @@ from .http import BodyReader
 
 MAX_PARTS = 128
 MAX_HEADER_SIZE = 8192
+HEADERS_ONLY_PART = "a part without a body (headers followed by the boundary)"
 
 
 _BOUNDARY_RE = re.compile(
@@ -48,6 +49,7 @@ class Part:
 
     def __init__(self, form: FormReader, segment: _mp.MultipartSegment) -> None:
         self._form = form
+        self._head_checked = False
         self.name: str = segment.name
         self.filename: str | None = segment.filename
         self.headers = dict(segment.headerlist)
@@ -60,15 +62,41 @@ class Part:
         return self.filename is not None
 
     def chunks(self) -> Iterator[bytes]:
-        """The part's bytes, chunk by chunk; each chunk is yielded once."""
-        while not self.done:
-            event = self._form._next_event()
-            if event is None:
-                self.done = True
-                return
-            if isinstance(event, _mp.MultipartSegment):  # pragma: no cover - parser contract
-                raise MalformedBody("part ended without terminator")
-            yield bytes(event)
+        """The part's bytes, chunk by chunk; each chunk is yielded once.
+
+        Raises :class:`MalformedBody`, before yielding anything, when the
+        content starts with the dash-boundary: RFC 2046 lets a part end right
+        after its headers, and the parser then reads the next delimiter and
+        part into this one, so an empty file would hold another part's bytes.
+        No real content can start so (body lines may not), so nothing valid is
+        refused.
+        """
+        if not self._head_checked:
+            self._head_checked = True
+            dash = self._form._dash
+            head = b""
+            while len(head) < len(dash):
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                head += chunk
+            if head.startswith(dash):
+                raise MalformedBody(HEADERS_ONLY_PART)
+            if head:
+                yield head
+        while (chunk := self._next_chunk()) is not None:
+            yield chunk
+
+    def _next_chunk(self) -> bytes | None:
+        if self.done:
+            return None
+        event = self._form._next_event()
+        if event is None:
+            self.done = True
+            return None
+        if isinstance(event, _mp.MultipartSegment):  # pragma: no cover - parser contract
+            raise MalformedBody("part ended without terminator")
+        return bytes(event)
 
     def read(self, limit: int) -> bytes:
         """The part's whole value, refusing more than ``limit`` bytes."""
@@ -104,6 +132,7 @@ class FormReader:
                  body_limit: int | None = None, max_parts: int = MAX_PARTS,
                  header_charset: str = "utf8") -> None:
         self._body = body
+        self._dash = b"--" + boundary.encode("utf-8")
         self._chunk_size = chunk_size
         self._limit = body_limit
         self._read = 0
