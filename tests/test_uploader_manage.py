@@ -661,6 +661,19 @@ def test_good_aliases(client, uploader_token, how):
 
 
 @VIA
+def test_aliases_no_url_could_reach_are_reserved(client, uploader_token, how):
+    """Regression (OpenAPI fuzzing): the /openapi.json route shadows an alias of
+    that name, and "." / ".." vanish from any URL, so the alias could never resolve."""
+    for alias in ("openapi.json", "OpenAPI.JSON", ".", ".."):
+        r = alias_via(client, uploader_token, how, alias)
+        assert (r.status_code, r.json) == (400, err(ALIAS_RESERVED)), alias
+    assert client.simulate_get("/openapi.json").json["openapi"] == "3.1.0"
+    assert all(i["alias"] is None for i in listing(client, uploader_token)["uploads"])
+    for alias in ("...", ".a", "openapi"):
+        assert alias_via(client, uploader_token, how, alias).status_code == 200, alias
+
+
+@VIA
 def test_configured_reserved_aliases(host, how):
     h = host(options={"reserved_aliases": ["Admin", "status"]})
     client = h.client()

@@ -59,7 +59,7 @@ def embed_page(*, item_id: str, url: str, content_type: str, width: int | None,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
         f"<title>{escape(item_id)}</title>\n{head}\n</head>"
         f"<body><p><a href=\"{escape(raw)}\">{escape(item_id)}</a></p></body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def oembed_url(api_base: str, item_url: str) -> str:

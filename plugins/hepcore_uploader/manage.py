@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hepcore.clock import iso_ms, parse_iso
+from hepcore.envelope import OkEnvelope
 from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
@@ -18,7 +19,6 @@ from hepcore.errors import (
     Forbidden,
     NotFound,
 )
-from hepcore.envelope import OkEnvelope
 from hepcore.http import Request, Response
 from hepcore.tokens import Actor
 
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 ALIAS_RE = re.compile(r"[A-Za-z0-9._-]+")
 LIMIT_RE = re.compile(r"[0-9]{1,9}")
-RESERVED = ("api", "upload", "uploadcounter", "favicon.ico", "robots.txt")
+# Spec 8.1's list, then names GET /<alias> could never reach: another route
+# owns /openapi.json, and "." and ".." are dot-segments that URLs drop.
+RESERVED = ("api", "upload", "uploadcounter", "favicon.ico", "robots.txt", "openapi.json", ".",
+            "..")
 JSON_LIMIT = 64 * 1024
 MAX_ALIAS = 32
 

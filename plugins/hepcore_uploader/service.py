@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hepcore.accounts import Account
+from hepcore.apidoc import JSON, Doc, Reply, ref
 from hepcore.auth_headers import uploader_header
 from hepcore.envelope import OkEnvelope
 from hepcore.errors import (
@@ -41,6 +42,7 @@ from hepcore.storage import LocalStorage, ObjectWriter
 from hepcore.tokens import Actor
 from hepcore.urlencoded import iter_field
 
+from . import apidocs as docs
 from .embeds import DEFAULT_BOT_TOKENS
 from .linkvalue import LinkValue
 from .manage import RESERVED, ManagementRoutes
@@ -95,7 +97,10 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
     ``service_name`` ("Hep.gg"), ``embed_bots``."""
 
     name = "uploader"
+    title = "Hep.gg uploader"
     envelope = OkEnvelope()
+    auth_schemes = docs.AUTH_SCHEMES
+    api_schemas = docs.SCHEMAS
     migrations = (uploader_migrations,)
 
     def start(self) -> None:
@@ -137,25 +142,78 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         quick = isinstance(self.storage, LocalStorage)
         return [
             Route(("POST",), "/upload", self.upload, "upload",
-                  "Upload a file, shorten a link or store text", auth=auth),
+                  "Upload a file, shorten a link or store text", auth=auth, doc=Doc(
+                      body=docs.UPLOAD_BODY,
+                      replies=(Reply(200, "Stored: its ID and public URL (no envelope)",
+                                     {JSON: ref("UploadResult")}), docs.RETRY_AFTER),
+                      errors=(400, 403, 413, 500), tags=(docs.TAG_UPLOAD,),
+                      description="403 also answers while uploads are paused (`MAINTENANCE`);"
+                                  " 413 `TOO_LARGE` when the file or text exceeds the"
+                                  " account's size limit; 500 when storage or the database"
+                                  " fails, and nothing is kept.")),
             Route(("GET",), "/uploadCounter", self.upload_counter, "upload_counter",
-                  "Lifetime number of uploads on this host", inline=True),
-            Route(("GET",), "/api/oembed", self.oembed, "oembed", "oEmbed document of an item"),
-            Route(("GET",), "/api/v1/me", self.api_me, "me", "The token's account", auth=auth),
+                  "Lifetime number of uploads on this host", inline=True, doc=Doc(
+                      replies=(Reply(200, "Files, texts and links ever stored (no envelope)",
+                                     {JSON: ref("UploadCounter")}),),
+                      tags=(docs.TAG_UPLOAD,))),
+            Route(("GET",), "/api/oembed", self.oembed, "oembed", "oEmbed document of an item",
+                  doc=Doc(params=docs.OEMBED_PARAMS,
+                          replies=(Reply(200, "`photo` for raster images of known size, else"
+                                              " `link`", {JSON: ref("OEmbed")},
+                                         headers={"Access-Control-Allow-Origin":
+                                                  {"const": "*"}}),),
+                          errors=(400, 404, 501), tags=(docs.TAG_SERVE,))),
+            Route(("GET",), "/api/v1/me", self.api_me, "me", "The token's account", auth=auth,
+                  doc=Doc(replies=(Reply(200, "The account", {JSON: docs.ok(ref("Account"))}),),
+                          errors=(403,), tags=(docs.TAG_MANAGE,))),
             Route(("POST",), "/api/v1/me/token/regenerate", self.api_regenerate,
-                  "token_regenerate", "Issue a new token, revoke this one", auth=auth),
+                  "token_regenerate", "Issue a new token, revoke this one", auth=auth, doc=Doc(
+                      replies=(Reply(200, "The new token, shown only here",
+                                     {JSON: docs.ok(ref("Token"))}),),
+                      errors=(403,), tags=(docs.TAG_MANAGE,),
+                      description="No body. The calling token stops working at once.")),
             Route(("GET",), "/api/v1/uploads", self.api_uploads, "uploads",
-                  "List uploads and links, newest first", auth=auth),
+                  "List uploads and links, newest first", auth=auth, doc=Doc(
+                      params=docs.UPLOADS_PARAMS,
+                      replies=(Reply(200, "One page of items and the next cursor",
+                                     {JSON: docs.ok(ref("ItemPage"))}),),
+                      errors=(400, 403), tags=(docs.TAG_MANAGE,))),
             Route(("PATCH",), "/api/v1/uploads/{content_id}", self.api_patch, "upload_patch",
-                  "Set alias, favourite or link target", auth=auth),
+                  "Set alias, favourite or link target", auth=auth, doc=Doc(
+                      params=(docs.CONTENT_ID,), body=docs.ITEM_PATCH_BODY,
+                      replies=(Reply(200, "The updated item", {JSON: docs.ok(ref("Item"))}),),
+                      errors=(400, 403, 404, 409), tags=(docs.TAG_MANAGE,),
+                      description="403 also answers an alias over 32 characters; 409 a"
+                                  " taken alias.")),
             Route(("DELETE",), "/api/v1/uploads/{content_id}", self.api_delete,
-                  "upload_delete", "Delete an upload or link", auth=auth),
+                  "upload_delete", "Delete an upload or link", auth=auth, doc=Doc(
+                      params=(docs.CONTENT_ID,),
+                      replies=(Reply(200, "Deleted; its names are never issued again",
+                                     {JSON: docs.ok(ref("Deleted"))}),),
+                      errors=(403, 404), tags=(docs.TAG_MANAGE,))),
             Route(("POST",), "/api/v1/shorten", self.api_shorten, "shorten",
-                  "Shorten a URL, optionally with a vanity alias", auth=auth),
+                  "Shorten a URL, optionally with a vanity alias", auth=auth, doc=Doc(
+                      body=docs.SHORTEN_BODY,
+                      replies=(Reply(200, "The shortlink's ID and URL (no envelope)",
+                                     {JSON: ref("UploadResult")}), docs.RETRY_AFTER),
+                      errors=(400, 403, 409, 500), tags=(docs.TAG_MANAGE,),
+                      description="403 also answers while uploads are paused (`MAINTENANCE`)"
+                                  " and for an alias over 32 characters; 409 a taken alias;"
+                                  " 500 when the database fails, and nothing is kept.")),
             Route(("GET",), "/api/v1/sharex", self.api_sharex, "sharex",
-                  "A ShareX custom uploader (.sxcu) for this token", auth=auth),
+                  "A ShareX custom uploader (.sxcu) for this token", auth=auth, doc=Doc(
+                      replies=(Reply(200, "A .sxcu file carrying the calling token",
+                                     {JSON: ref("ShareX")},
+                                     headers={"Content-Disposition":
+                                              {"const": 'attachment; filename="hepcore.sxcu"'},
+                                              "Cache-Control": {"const": "no-store"}}),),
+                      errors=(403,), tags=(docs.TAG_MANAGE,))),
             Route(("GET", "HEAD"), "/{item_id}", self.serve, "serve",
-                  "Serve an upload, follow a shortlink", inline=quick),
+                  "Serve an upload, follow a shortlink", inline=quick, doc=Doc(
+                      params=docs.SERVE_PARAMS, replies=docs.SERVE_REPLIES,
+                      tags=(docs.TAG_SERVE,),
+                      description="No authentication. Views count on a GET sending bytes"
+                                  " from offset 0 and on each redirect.")),
         ]
 
     # --- authentication -------------------------------------------------
@@ -426,7 +484,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         try:
             with self.storage.open(key) as fh, Image.open(fh) as img:
                 return int(img.width), int(img.height)
-        except Exception:  # any unreadable header just means "unknown"
+        except Exception:  # noqa: BLE001 - any unreadable header just means "unknown"
             return None, None
 
 
