@@ -29,7 +29,9 @@ from hepcore.http import Request, Response
 from hepcore.service import Route, Service
 from hepcore.tokens import Actor
 
-COOKIE = "hepcore_login"
+from . import apidocs as docs
+
+COOKIE = docs.COOKIE_NAME
 LINK_PURPOSE = "login.link"
 SESSION_PURPOSE = "login.session"
 LINK_MAX_AGE = 15 * 60
@@ -129,9 +131,13 @@ def session_actor(request: Request, runtime: Any) -> Actor | None:
     return Actor(account=account, via="session", claims=claims)
 
 
-def _origin(url: str) -> str:
-    """``scheme://host[:port]``, lower-case, without the scheme's default port."""
-    parts = urlsplit(url)
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]``, lower-case, without the scheme's default port;
+    ``None`` for a URL that does not parse (``http://[``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
     scheme, host = parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
     default = {"http": ":80", "https": ":443"}.get(scheme)
     if default and host.endswith(default):
@@ -144,15 +150,19 @@ class LoginService(Service):
     in), ``POST /login/logout``."""
 
     name = "login"
+    title = "hepcore sign-in"
     envelope = OkEnvelope()
     migrations = (login_migrations,)
+    auth_schemes = docs.AUTH_SCHEMES
 
     def routes(self) -> list[Route]:
         return [
-            Route(("POST",), "/logout", self.logout, "logout", "Sign out"),
+            Route(("POST",), "/logout", self.logout, "logout", "Sign out", auth="session",
+                  doc=docs.LOGOUT),
             Route(("GET",), "/{token}", self.confirm_page, "login_page",
-                  "Confirmation page of a sign-in link"),
-            Route(("POST",), "/{token}", self.sign_in, "login", "Use a sign-in link"),
+                  "Confirmation page of a sign-in link", doc=docs.CONFIRM_PAGE),
+            Route(("POST",), "/{token}", self.sign_in, "login", "Use a sign-in link",
+                  doc=docs.SIGN_IN),
         ]
 
     def _claims(self, token: str) -> dict[str, Any] | None:
@@ -185,7 +195,8 @@ class LoginService(Service):
         origin = request.header("origin")
         if origin is None:
             return False
-        own = {_origin(request.base_url), _origin(self.public_base(request))}
+        own = {_origin(request.base_url), _origin(self.public_base(request))} - {None}
+        # An Origin that does not parse is nobody's own.
         return origin.strip() == "null" or _origin(origin.strip()) not in own
 
     def sign_in(self, request: Request) -> Response:

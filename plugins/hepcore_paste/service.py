@@ -35,6 +35,7 @@ from hepcore.limits import Limit, RateDecision
 from hepcore.service import Route, Service
 from hepcore.tokens import KeyRecord
 
+from . import apidocs as docs
 from .content import ContentSink, ContentTooLarge, InvalidUtf8
 from .detect import detect
 from .fields import (
@@ -90,7 +91,10 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste")."""
 
     name = "paste"
+    title = "Hep.gg Paste"
     envelope = OkEnvelope()
+    auth_schemes = docs.AUTH_SCHEMES
+    api_schemas = docs.SCHEMAS
     migrations = (paste_migrations,)
 
     def start(self) -> None:
@@ -104,7 +108,6 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         self.free_total_cap = int(opts.get("free_total_cap", 1000))
         self.free_permanent_cap = int(opts.get("free_permanent_cap", 100))
         self.create_limit = Limit(int(opts.get("create_rate_per_minute", 60)), 60, "create")
-        self.anonymous_enabled = bool(opts.get("anonymous", False))
         self.detect_time_limit = float(opts.get("detect_time_limit", 0.1))
         self.inline_max = int(opts.get("inline_max_bytes", 64 * 1024))
         self.highlight_max = int(opts.get("highlight_max_bytes", HIGHLIGHT_MAX))
@@ -125,30 +128,37 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         return self.pastes.forget_objects(keys)
 
     def routes(self) -> list[Route]:
-        key = "paste"
+        key, session = "paste", "session"
+        anonymous = self.anonymous_allowed()
+        create = docs.create_doc(anonymous)
         return [
             Route(("POST",), "/api/paste", self.api_create, "create",
-                  "Create a paste", auth=key),
+                  "Create a paste", auth=key, doc=create),
             Route(("POST",), "/api/v1/paste", self.api_create, "create_v1",
-                  "Create a paste (alias of /api/paste)", auth=key),
+                  "Create a paste (alias of /api/paste)", auth=key, doc=create),
             Route(("GET",), "/api/v1/snippets", self.snippets_list, "snippets",
-                  "List your pastes, newest first", auth=key),
+                  "List your pastes, newest first", auth=key, doc=docs.SNIPPETS_LIST),
             Route(("POST",), "/api/v1/snippets", self.snippets_create, "snippet_create",
-                  "Create a paste (unlisted by default)", auth=key),
+                  "Create a paste (unlisted by default)", auth=key, doc=docs.SNIPPET_CREATE),
             Route(("GET",), "/api/v1/snippets/{paste_id}", self.snippets_get, "snippet",
-                  "One of your pastes, with its content", auth=key),
+                  "One of your pastes, with its content", auth=key, doc=docs.SNIPPET_GET),
             Route(("PATCH",), "/api/v1/snippets/{paste_id}", self.snippets_patch,
-                  "snippet_patch", "Change one of your pastes", auth=key),
+                  "snippet_patch", "Change one of your pastes", auth=key,
+                  doc=docs.SNIPPET_PATCH),
             Route(("DELETE",), "/api/v1/snippets/{paste_id}", self.snippets_delete,
-                  "snippet_delete", "Delete one of your pastes", auth=key),
+                  "snippet_delete", "Delete one of your pastes", auth=key,
+                  doc=docs.SNIPPET_DELETE),
             Route(("POST",), "/documents", self.hastebin_create, "hastebin_create",
-                  "hastebin: create a paste from the raw body", auth=key),
+                  "hastebin: create a paste from the raw body", auth=key,
+                  doc=docs.hastebin_create_doc(anonymous)),
             Route(("GET",), "/documents/{paste_id}", self.hastebin_get, "hastebin_get",
-                  "hastebin: a paste as {key, data}"),
-            Route(("GET",), "/raw/{paste_id}", self.raw, "hastebin_raw",
-                  "hastebin: the raw content"),
-            Route(("GET",), "/{paste_id}/raw", self.raw, "raw", "The raw content"),
-            Route(("GET",), "/{paste_id}", self.reader, "reader", "The reader page"),
+                  "hastebin: a paste as {key, data}", auth=session, doc=docs.HASTEBIN_GET),
+            Route(("GET", "HEAD"), "/raw/{paste_id}", self.raw, "hastebin_raw",
+                  "hastebin: the raw content", auth=session, doc=docs.RAW),
+            Route(("GET", "HEAD"), "/{paste_id}/raw", self.raw, "raw", "The raw content",
+                  auth=session, doc=docs.RAW),
+            Route(("GET", "HEAD"), "/{paste_id}", self.reader, "reader", "The reader page",
+                  auth=session, doc=docs.READER),
         ]
 
     # --- who is calling (section 2) ----------------------------------------
@@ -180,8 +190,9 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         return caller
 
     def anonymous_allowed(self) -> bool:
-        """P10: enabled in the options and a captcha verifier plugin installed."""
-        return self.anonymous_enabled and bool(
+        """P10: enabled in the options and a captcha verifier plugin installed
+        (also before :meth:`start`: the API description asks)."""
+        return bool(self.config.options.get("anonymous", False)) and bool(
             self.runtime.pm.hook.hepcore_verify_captcha.get_hookimpls())
 
     def admit(self, request: Request, *, limited: bool,

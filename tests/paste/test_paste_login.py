@@ -106,6 +106,29 @@ def test_cross_site_sign_in_is_refused(client, runtime, account, headers) -> Non
     assert client.simulate_post(f"/login/{token}").status_code == 303
 
 
+@pytest.mark.parametrize("origin", ["http://[", "https://[::1", "//[x]", "http://[::1]:x"])
+def test_an_origin_that_does_not_parse_is_refused_not_a_500(client, runtime, account,
+                                                            origin) -> None:
+    """Found by fuzzing (``POST /login/{token}`` with ``Origin: http://[``
+    answered 500): an unparsable Origin is no one's own, so it is refused."""
+    token = issue_link_token(runtime, account.id)
+    refused = client.simulate_post(f"/login/{token}", headers={"Origin": origin})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>Sign-in refused</h1>" in refused.text
+    assert "set-cookie" not in refused.headers
+    assert client.simulate_post(f"/login/{token}").status_code == 303
+
+
+def test_a_host_that_does_not_parse_refuses_origin_checked_sign_ins(client, runtime,
+                                                                    account) -> None:
+    token = issue_link_token(runtime, account.id)
+    refused = client.simulate_post(f"/login/{token}", host="[",
+                                   headers={"Origin": "http://falconframework.org"})
+    assert refused.status_code == 403
+    assert "<h1>Sign-in refused</h1>" in refused.text
+
+
 @pytest.mark.parametrize("headers", [
     {"Sec-Fetch-Site": "same-origin"},
     {"Sec-Fetch-Site": "none"},
