@@ -61,8 +61,9 @@ def read_params(request: Request) -> dict[str, Any]:
             if boundary is None:
                 raise BadRequest("Malformed multipart body")
             pairs: list[tuple[str, str]] = []
-            for part in FormReader(request.body, boundary, chunk_size=64 * 1024,
-                                   body_limit=BODY_LIMIT):
+            form = FormReader(request.body, boundary, chunk_size=64 * 1024,
+                              body_limit=BODY_LIMIT)
+            for part in form:
                 if part.is_file:
                     part.drain()
                 else:

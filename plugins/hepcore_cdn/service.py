@@ -1,9 +1,11 @@
 """The Hack Club CDN v4 service: the key-authenticated ``/api/v4/*`` API.
 
 Spec: shared/spec/cdn.md. Handlers are plain sync code on core objects;
-the batch upload lives in :mod:`.batch`, public serving (``/:id/*filename``,
-``/rescue``, ``/up``) in :mod:`.serving`. Every stored upload is durable bytes plus a row committed in
-the same transaction as its quota charge (G3).
+the API's route declarations (with their OpenAPI description, pieces in
+:mod:`.apidocs`) live in :mod:`.api_routes`, the batch upload in :mod:`.batch`,
+public serving (``/:id/*filename``, ``/rescue``, ``/up``) in :mod:`.serving`.
+Every stored upload is durable bytes plus a row committed in the same
+transaction as its quota charge (G3).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from hepcore.accounts import Account
 from hepcore.auth_headers import cdn_header
 from hepcore.clock import iso_s
-from hepcore.envelope import ErrorEnvelope
 from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
@@ -43,6 +44,12 @@ from hepcore.service import Route, Service
 from hepcore.storage import LocalStorage, ObjectWriter
 from hepcore.tokens import Actor
 
+from .api_routes import ApiRoutes
+from .apidocs import (
+    AUTH_SCHEMES,
+    SCHEMAS,
+    CdnEnvelope,
+)
 from .batch import BatchRoutes
 from .fetch import DownloadFailed, download
 from .migrations import cdn as cdn_migrations
@@ -76,13 +83,16 @@ def public_id(account: Account) -> str:
     return "usr_" + "".join(out)
 
 
-class CdnService(BatchRoutes, ServingRoutes, Service):
+class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     """Options (``[services.cdn]``): ``storage_public_base_url`` (redirect mode),
     ``url_upload_rate_per_minute`` (10), ``default_tier`` (``unverified``) and
     ``tiers`` (``{name = [per_file, total]}``, added to or replacing the built-in ones)."""
 
     name = "cdn"
-    envelope = ErrorEnvelope()
+    title = "Hack Club CDN v4"
+    envelope = CdnEnvelope()
+    auth_schemes = AUTH_SCHEMES
+    api_schemas = SCHEMAS
     migrations = (cdn_migrations,)
 
     def start(self) -> None:
@@ -122,30 +132,7 @@ class CdnService(BatchRoutes, ServingRoutes, Service):
         return forgotten
 
     def routes(self) -> list[Route]:
-        auth = "cdn"
-        quick = isinstance(self.storage, LocalStorage)
-        api: list[tuple[tuple[str, ...], str, Any, str, str]] = [
-            (("GET",), "/api/v4/me", self.api_me, "me", "The key's account and quota"),
-            (("POST",), "/api/v4/upload", self.api_upload, "upload", "Upload one file"),
-            (("POST",), "/api/v4/uploads", self.api_batch, "uploads",
-             "Upload up to 40 files"),
-            (("POST",), "/api/v4/upload_from_url", self.api_from_url, "upload_from_url",
-             "Store a file fetched from a URL"),
-            (("PATCH",), "/api/v4/uploads/{upload_id}/rename", self.api_rename, "rename",
-             "Change an upload's display filename"),
-            (("DELETE",), "/api/v4/upload/{upload_id}", self.api_delete, "delete",
-             "Delete an upload"),
-            (("DELETE",), "/api/v4/uploads/batch", self.api_delete_batch, "delete_batch",
-             "Delete several uploads"),
-            (("POST",), "/api/v4/revoke", self.api_revoke, "revoke", "Revoke this key"),
-        ]
-        routes: list[Route] = []
-        for methods, path, handler, name, summary in api:
-            routes.append(Route(methods, path, handler, name, summary, auth=auth))
-            if not path.endswith("}"):  # a ".json" id is stripped by the handler instead
-                routes.append(Route(methods, path + ".json", handler, name + "_json", summary,
-                                    auth=auth))
-        return routes + self.serving_routes(quick)
+        return self.api_routes() + self.serving_routes(isinstance(self.storage, LocalStorage))
 
     def internal_error_extra(self, error_id: str) -> dict[str, Any]:
         return {"error_id": error_id}

@@ -9,11 +9,27 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
+from hepcore.apidoc import JSON, Doc, Param, Reply, ref
 from hepcore.errors import NotFound
 from hepcore.http import Request, Response
 from hepcore.service import Route
-from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
+from hepcore.serving import (
+    SANDBOX_CSP,
+    content_disposition,
+    is_active_type,
+    serve_object,
+)
 
+from .apidocs import (
+    API_ERRORS,
+    EMPTY,
+    EMPTY_TEXT,
+    FILE_HEADERS,
+    INTERNAL,
+    PREFLIGHT_HEADERS,
+    SERVED_HEADERS,
+    UUID_PATTERN,
+)
 from .store import UUID_RE
 
 if TYPE_CHECKING:
@@ -54,14 +70,74 @@ def placeholder_svg(host: str) -> bytes:
 
 class ServingRoutes:
     def serving_routes(self: CdnService, quick: bool) -> list[Route]:
+        file_params = (
+            Param("upload_id", "path", {"type": "string", "pattern": UUID_PATTERN},
+                  description="the upload's id, a lowercase UUID; anything else is a 404"),
+            Param("filename", "path", {"type": "string", "minLength": 1},
+                  description="any non-empty name (it may hold slashes); ignored for the"
+                              " lookup"))
         return [
-            Route(("GET",), "/up", self.up, "up", "Health check", inline=True),
+            Route(("GET",), "/up", self.up, "up", "Health check", inline=True, doc=Doc(
+                replies=(Reply(200, "Up", {"text/html": {"type": "string"}}), INTERNAL),
+                errors=API_ERRORS, tags=("serving",))),
             Route(("GET",), "/rescue", self.rescue, "rescue",
-                  "Find an upload by its original URL", inline=quick),
+                  "Find an upload by its original URL", inline=quick, doc=Doc(
+                      params=(Param("url", "query", {"type": "string"}, required=True,
+                                    description="the URL the file was fetched from (exact"
+                                                " match)"),),
+                      replies=(
+                          Reply(302, "Found: to the file's URL", headers={
+                              "Location": {"type": "string", "format": "uri"},
+                              "Cache-Control": {"const": RESCUE_CACHE},
+                              "Access-Control-Allow-Origin": {"const": "*"}}),
+                          Reply(200, "Not found, and the URL ends in .png, .jpg or .jpeg: an"
+                                     " 800x400 placeholder image",
+                                {"image/svg+xml": {"type": "string"}},
+                                headers={"Access-Control-Allow-Origin": {"const": "*"},
+                                         "X-Content-Type-Options": {"const": "nosniff"}}),
+                          Reply(400, "`url` missing or blank: an empty body (or the JSON"
+                                     " error of an invalid Content-Length header)",
+                                {**EMPTY_TEXT, JSON: ref("Error")}),
+                          Reply(404, "Not found: an empty body", EMPTY_TEXT,
+                                headers={"Access-Control-Allow-Origin": {"const": "*"}}),
+                          INTERNAL),
+                      tags=("serving",))),
             Route(("GET", "HEAD"), "/{upload_id}/{filename}", self.serve_file, "file",
-                  "Serve a file (redirect or bytes)", inline=quick),
+                  "Serve a file (redirect or bytes)", inline=quick, doc=Doc(
+                      params=(*file_params,
+                              Param("Range", "header", description="one byte range"
+                                    " (`bytes=0-99`); several ranges get the whole file"),
+                              Param("If-None-Match", "header",
+                                    description="an ETag; a match gives 304")),
+                      replies=(
+                          Reply(200, "Direct mode: the stored bytes, of any type",
+                                {"*/*": {}}, SERVED_HEADERS),
+                          Reply(206, "Direct mode: one byte range", {"*/*": {}},
+                                {**SERVED_HEADERS, "Content-Range": {
+                                    "type": "string", "pattern": r"^bytes \d+-\d+/\d+$"}}),
+                          Reply(302, "Redirect mode: to `<storage public base>/<storage"
+                                     " key>`", headers={
+                                         **FILE_HEADERS,
+                                         "Location": {"type": "string", "format": "uri"}}),
+                          Reply(304, "Not modified (If-None-Match matched)", headers={
+                              k: v for k, v in SERVED_HEADERS.items() if k != "Content-Length"}),
+                          Reply(404, "No such upload, or a malformed id: an empty body (with"
+                                     " `Access-Control-Allow-Origin: *` for a well-formed id)",
+                                EMPTY_TEXT,
+                                headers={"Access-Control-Allow-Origin": {"const": "*"}}),
+                          Reply(416, "Range not satisfiable: an empty body", {"*/*": EMPTY},
+                                {**FILE_HEADERS, "Content-Range": {
+                                    "type": "string", "pattern": r"^bytes \*/\d+$"}}),
+                          INTERNAL),
+                      errors=API_ERRORS, tags=("serving",))),
             Route(("OPTIONS",), "/{upload_id}/{filename}", self.preflight, "preflight",
-                  "CORS preflight"),
+                  "CORS preflight", doc=Doc(
+                      params=file_params,
+                      replies=(Reply(204, "For any well-formed id, whether or not it exists",
+                                     headers=PREFLIGHT_HEADERS),
+                               Reply(404, "A malformed id: an empty body", EMPTY_TEXT),
+                               INTERNAL),
+                      errors=API_ERRORS, tags=("serving",))),
         ]
 
     def redirect_url(self: CdnService, key: str) -> str | None:

@@ -75,6 +75,24 @@ def test_41_files_store_nothing(client: falcon.testing.TestClient, runtime: Runt
     assert stored_files(runtime) == []
 
 
+def test_41_parts_with_a_headers_only_file_are_not_40_files(
+        client: falcon.testing.TestClient, runtime: Runtime, account: Account,
+        auth: dict[str, str]) -> None:
+    """Found by the schema fuzzer: 39 files and two empty ones written without a
+    blank line after their headers (RFC 2046 allows it; werkzeug does it) were
+    read as 40 files, the first empty one holding the second's framing, and
+    stored. Such a body is refused, and nothing is stored."""
+    parts = b"".join(b'\r\n--b\r\nContent-Disposition: form-data; name="files[]";'
+                     b' filename="f%d.txt"\r\n\r\nx' % i for i in range(39))
+    parts += b"".join(b'\r\n--b\r\nContent-Disposition: form-data; name="files[]";'
+                      b' filename="e%d.txt"\r\n' % i for i in range(2))
+    r = client.simulate_post("/api/v4/uploads", body=parts + b"\r\n--b--\r\n",
+                             headers={**auth, "Content-Type": "multipart/form-data; boundary=b"})
+    assert (r.status_code, r.json) == (400, {"error": "Malformed multipart body"})
+    assert stored_files(runtime) == []
+    assert usage(runtime, account.id) == (0, 0)
+
+
 def test_40_files_are_fine(client: falcon.testing.TestClient, auth: dict[str, str]) -> None:
     r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(40)])
     assert r.status_code == 201

@@ -59,6 +59,35 @@ def test_ranges_head_and_conditional_get(client: falcon.testing.TestClient,
     assert (r.status_code, r.content) == (304, b"")
 
 
+def test_a_suffix_range_of_an_empty_file_sends_it_whole(client: falcon.testing.TestClient,
+                                                       auth: dict[str, str]) -> None:
+    """Found by the schema fuzzer: ``bytes=-N`` on an empty file was a 206 with
+    ``Content-Range: bytes 0--1/0``. There is nothing to cut, so it is a 200."""
+    path = path_of(upload(client, auth, "empty.txt", b"").json["url"])
+    r = client.simulate_get(path, headers={"Range": "bytes=-1421"})
+    assert (r.status_code, r.content) == (200, b"")
+    assert r.headers["Content-Length"] == "0"
+    assert "Content-Range" not in r.headers
+    r = client.simulate_get(path, headers={"Range": "bytes=0-"})
+    assert (r.status_code, r.headers["Content-Range"]) == (416, "bytes */0")
+
+
+@pytest.mark.parametrize(("spec", "status", "content_range", "body"), [
+    ("bytes=" + "9" * 5000 + "-", 416, "bytes */10", b""),
+    ("bytes=-" + "9" * 5000, 206, "bytes 0-9/10", b"0123456789"),
+    ("bytes=3-" + "9" * 5000, 206, "bytes 3-9/10", b"3456789"),
+])
+def test_range_numbers_past_the_int_digit_limit(client: falcon.testing.TestClient,
+                                                auth: dict[str, str], spec: str, status: int,
+                                                content_range: str, body: bytes) -> None:
+    """Found while checking that finding: a number of more than 4300 digits was
+    a 500. It is past any size, and answered as such."""
+    path = path_of(upload(client, auth, "digits.txt", b"0123456789").json["url"])
+    r = client.simulate_get(path, headers={"Range": spec})
+    assert (r.status_code, r.headers["Content-Range"], r.content) == (status, content_range,
+                                                                       body)
+
+
 def test_the_filename_segment_is_ignored(client: falcon.testing.TestClient,
                                          auth: dict[str, str]) -> None:
     item = upload(client, auth, "real.txt", b"abc").json

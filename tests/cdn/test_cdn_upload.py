@@ -92,6 +92,37 @@ def test_malformed_multipart(client: falcon.testing.TestClient, runtime: Runtime
     assert stored_files(runtime) == []
 
 
+def headers_only_part(name: str, filename: str | None = None) -> bytes:
+    """A part that ends after its headers, with no blank line (RFC 2046
+    ``MIME-part-headers [CRLF *OCTET]``), as werkzeug's test client writes an empty file."""
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    return f"\r\n--b\r\nContent-Disposition: {disposition}\r\n".encode()
+
+
+def test_a_part_without_body_does_not_swallow_the_next(
+        client: falcon.testing.TestClient, runtime: Runtime, account: Account,
+        auth: dict[str, str]) -> None:
+    """Found by the schema fuzzer: the parser read the delimiter and the next
+    part into a headers-only part, so an empty ``file`` stored the framing and
+    bytes of the part after it. Such a body is refused, and nothing is stored."""
+    body = (headers_only_part("file", "empty.txt")
+            + b'\r\n--b\r\nContent-Disposition: form-data; name="other"; filename="x.txt"'
+            b"\r\n\r\nsecret\r\n--b--\r\n")
+    r = client.simulate_post("/api/v4/upload", body=body,
+                             headers={**auth, "Content-Type": "multipart/form-data; boundary=b"})
+    assert (r.status_code, r.json) == (400, {"error": "Malformed multipart body"})
+    # the same with the file after a headers-only field that would swallow it
+    body = (headers_only_part("note")
+            + b'\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"'
+            b"\r\n\r\nhello\r\n--b--\r\n")
+    r = client.simulate_post("/api/v4/upload", body=body,
+                             headers={**auth, "Content-Type": "multipart/form-data; boundary=b"})
+    assert (r.status_code, r.json) == (400, {"error": "Malformed multipart body"})
+    assert stored_files(runtime) == []
+    assert rows(runtime) == []
+    assert usage(runtime, account.id) == (0, 0)
+
+
 def test_zero_byte_file_is_accepted(client: falcon.testing.TestClient,
                                     auth: dict[str, str]) -> None:
     r = upload(client, auth, "empty.bin", b"")
