@@ -146,12 +146,12 @@ class UploadPipeline:
             # load would leave nothing for decode_all to check.
             reduced = fmt.name == "jpeg" and can_strip(fmt, img)
             try:
-                decode_all(img, self.pixel_budget, reduced=reduced)  # step 11
+                frames = decode_all(img, self.pixel_budget, reduced=reduced)  # step 11
             except TooLarge as exc:
                 raise ImagesTooLarge(str(exc)) from None
             except Exception:  # noqa: BLE001 - any decoder failure means a corrupt image
                 raise ImagesProcessingFailed() from None
-            self._moderate(actor, fmt, img, spool, filename, size)  # step 12
+            self._moderate(actor, fmt, img, spool, filename, size, frames)  # step 12
             return self._store(actor, fmt, img, spool, base, size)  # steps 13-14
 
     def _receive(self: ImagesService, request: Request, boundary: str,
@@ -181,14 +181,19 @@ class UploadPipeline:
         return img
 
     def _moderate(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,
-                  spool: Spool, filename: str | None, size: tuple[int, int]) -> None:
-        """Step 12 (section 11): the first rejection wins; a plugin that raises fails closed."""
+                  spool: Spool, filename: str | None, size: tuple[int, int],
+                  frames: int) -> None:
+        """Step 12 (section 11): the first rejection wins; a plugin that raises fails closed.
+
+        ``frames`` is the count :func:`decode_all` decoded: Pillow's ``n_frames``
+        can raise on a GIF with bytes after its trailer that decodes cleanly.
+        """
         candidate = UploadCandidate(
             service=self.name, account_id=actor.account.id, content_type=fmt.mime,
             size=spool.size, sha256=spool.sha256, filename=filename, head=spool.head,
             image=img, extra={"account": actor.account, "width": size[0],
                               "height": size[1], "format": fmt.name,
-                              "frames": int(getattr(img, "n_frames", 1) or 1)})
+                              "frames": frames})
         try:
             rejection = self.runtime.inspect(candidate)
         except Exception:

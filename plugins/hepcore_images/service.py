@@ -11,16 +11,35 @@ import logging
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from hepcore.apidoc import JSON, Body, Doc, Param, ref
 from hepcore.envelope import CodeEnvelope
 from hepcore.http import Request, Response
 from hepcore.limits import Limit
 from hepcore.service import Route, Service
 from hepcore.storage import LocalStorage
 
+from .apidocs import (
+    AUTH_SCHEMES,
+    BAD_LENGTH_REPLY,
+    DELETE_LINK_REPLY,
+    FILENAME_PARAM,
+    KEY_AUTH,
+    KEY_ERRORS,
+    SCHEMAS,
+    SERVE_PARAMS,
+    SERVE_REPLIES,
+    TITLE,
+    UPLOAD_AUTH,
+    UPLOAD_ERRORS,
+    UPLOAD_FORM,
+    UPLOAD_NOT_FOUND_REPLY,
+    bad_request,
+    ok,
+)
 from .auth import Authentication
-from .errors import ImagesError, ImagesMethodNotAllowed, ImagesNotFound
+from .errors import INVALID_JSON, ImagesError, ImagesMethodNotAllowed, ImagesNotFound
 from .formats import PixelBudget
-from .manage import Management
+from .manage import BEFORE_MESSAGE, LIMIT_MESSAGE, TTL_MESSAGE, Management
 from .migrations import images as images_migrations
 from .pipeline import UploadPipeline
 from .store import UploadStore
@@ -65,7 +84,10 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
     ``purge_interval`` (seconds, 60)."""
 
     name = "images"
+    title = TITLE
     envelope = ImagesEnvelope()
+    auth_schemes = AUTH_SCHEMES
+    api_schemas = SCHEMAS
     migrations = (images_migrations, Webhooks.migrations)
 
     def start(self) -> None:
@@ -121,24 +143,66 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
                 for key in sorted(keys))
 
     def routes(self) -> list[Route]:
-        key = "images"
         quick = isinstance(self.storage, LocalStorage)
         routes = [
             Route(("POST",), "/api/v1/upload-token", self.api_upload_token, "upload_token",
-                  "Mint a temporary upload token (ut_)", auth=key),
+                  "Mint a temporary upload token (ut_)", auth=KEY_AUTH, doc=Doc(
+                      body=Body({JSON: ref("UploadTokenRequest")}, required=False),
+                      replies=(ok("The token and its expiry (now + ttl_seconds)",
+                                  "UploadToken"),
+                               bad_request(INVALID_JSON, TTL_MESSAGE),
+                               *KEY_ERRORS),
+                      description="The token works only on `POST /api/v1/upload`, counts "
+                                  "on this key, and dies with it (section 4).")),
             Route(("POST",), "/api/v1/upload", self.api_upload, "upload",
-                  "Upload an image (fxf_ key or ut_ token)", auth=key),
+                  "Upload an image (fxf_ key or ut_ token)", auth=UPLOAD_AUTH, doc=Doc(
+                      body=Body({"multipart/form-data": UPLOAD_FORM}),
+                      replies=(ok("Stored (5.3), or the account's live upload with the same "
+                                  "received bytes (5.4: `duplicate`, `delete_url` null)",
+                                  "UploadResult"),
+                               *UPLOAD_ERRORS),
+                      description="PNG, JPEG, GIF, WebP or AVIF by magic bytes, up to 20 MB "
+                                  "and 50 megapixels (configurable). Stored cleaned: EXIF "
+                                  "orientation applied; EXIF, XMP, IPTC, text chunks and "
+                                  "comments stripped; ICC profile and animation kept.")),
             Route(("DELETE", "POST"), "/api/delete/{token}", self.api_delete_link,
-                  "delete_link", "Delete an upload with its one-shot delete link"),
+                  "delete_link", "Delete an upload with its one-shot delete link", doc=Doc(
+                      params=(Param("token", "path", ref("Sha256"), required=True,
+                                    description="The 64 lowercase hex characters of a "
+                                                "`delete_url`."),),
+                      replies=(ok("Soft-deleted; the link is used up", "UploadDeleted"),
+                               DELETE_LINK_REPLY, BAD_LENGTH_REPLY),
+                      description="No key: whoever holds the link can delete the upload.")),
             Route(("GET", "HEAD"), "/images/{filename}", self.serve_image, "image",
-                  "Serve an image", inline=quick),
+                  "Serve an image", inline=quick, doc=Doc(
+                      params=SERVE_PARAMS, replies=SERVE_REPLIES,
+                      description="Public (no key); live uploads only.")),
             Route(("GET",), "/api/v1/uploads", self.api_uploads, "uploads",
-                  "List uploads, newest first", auth=key),
+                  "List uploads, newest first", auth=KEY_AUTH, doc=Doc(
+                      params=(Param("limit", "query", {"type": "integer", "minimum": 1,
+                                                       "maximum": 100, "default": 50},
+                                    description="Page size."),
+                              Param("before", "query", {"type": "string"},
+                                    description="An ISO-8601 timestamp (e.g. `next_before`): "
+                                                "only uploads created strictly earlier.")),
+                      replies=(ok("A page of the caller's live uploads", "UploadList"),
+                               bad_request(LIMIT_MESSAGE, BEFORE_MESSAGE),
+                               *KEY_ERRORS))),
             Route(("GET",), "/api/v1/uploads/{filename}", self.api_upload_get, "upload_get",
-                  "One upload's metadata", auth=key),
+                  "One upload's metadata", auth=KEY_AUTH, doc=Doc(
+                      params=(FILENAME_PARAM,),
+                      replies=(ok("The upload", "UploadReply"), UPLOAD_NOT_FOUND_REPLY,
+                               BAD_LENGTH_REPLY, *KEY_ERRORS))),
             Route(("DELETE",), "/api/v1/uploads/{filename}", self.api_upload_delete,
-                  "upload_delete", "Soft-delete an upload", auth=key),
-            Route(("GET",), "/api/v1/me", self.api_me, "me", "Account and key stats", auth=key),
+                  "upload_delete", "Soft-delete an upload", auth=KEY_AUTH, doc=Doc(
+                      params=(FILENAME_PARAM,),
+                      replies=(ok("Deleted: the image answers 404 at once, its delete link "
+                                  "dies, its bytes are purged in the background",
+                                  "UploadDeleted"),
+                               UPLOAD_NOT_FOUND_REPLY, BAD_LENGTH_REPLY, *KEY_ERRORS))),
+            Route(("GET",), "/api/v1/me", self.api_me, "me", "Account and key stats",
+                  auth=KEY_AUTH, doc=Doc(replies=(ok("The account and the calling key", "Me"),
+                                                  BAD_LENGTH_REPLY, *KEY_ERRORS))),
         ]
         return routes + self.webhooks.routes()
 

@@ -14,12 +14,22 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from hepcore.apidoc import JSON, Body, Doc, ref
 from hepcore.clock import iso_ms
 from hepcore.envelope import CodeEnvelope
 from hepcore.http import Request, Response
 from hepcore.service import Route
 
-from .errors import WEBHOOK_NOT_FOUND, ImagesBadRequest, ImagesNotFound
+from .apidocs import (
+    BAD_LENGTH_REPLY,
+    KEY_AUTH,
+    KEY_ERRORS,
+    WEBHOOK_ID_PARAM,
+    WEBHOOK_NOT_FOUND_REPLY,
+    bad_request,
+    ok,
+)
+from .errors import INVALID_JSON, WEBHOOK_NOT_FOUND, ImagesBadRequest, ImagesNotFound
 from .jsonbody import read_json_object
 from .webhook_delivery import JOB_NAME, Deliverer, DeliverySettings, event_body
 from .webhook_store import Endpoint, WebhookStore, webhook_migrations
@@ -156,19 +166,40 @@ class Webhooks:
     # --- the API (section 10.2) -----------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        auth = "fxf_ key"
         return [
             Route(("GET",), "/api/v1/webhooks", self.api_list, "images.webhooks.list",
-                  "the account's webhooks and signing secret", auth),
+                  "the account's webhooks and signing secret", KEY_AUTH, doc=Doc(
+                      replies=(ok("The signing secret and every endpoint", "WebhookList"),
+                               BAD_LENGTH_REPLY, *KEY_ERRORS))),
             Route(("POST",), "/api/v1/webhooks", self.api_create, "images.webhooks.create",
-                  "add a webhook endpoint", auth),
+                  "add a webhook endpoint", KEY_AUTH, doc=Doc(
+                      body=Body({JSON: ref("WebhookCreate")}),
+                      description="At most 10 endpoints per account (configurable). "
+                                  "Deliveries go out only to addresses the outbound policy "
+                                  "allows (private ones are refused unless allowed).",
+                      replies=(ok("The new endpoint and the account's signing secret "
+                                  "(made with the first endpoint)", "WebhookCreated"),
+                               bad_request(INVALID_JSON, BAD_URL, BAD_ENABLED,
+                                           "Webhook limit reached (10)."),
+                               *KEY_ERRORS))),
             Route(("POST",), "/api/v1/webhooks/rotate-secret", self.api_rotate,
-                  "images.webhooks.rotate", "replace the signing secret", auth),
+                  "images.webhooks.rotate", "replace the signing secret", KEY_AUTH, doc=Doc(
+                      replies=(ok("The new secret; the old one stops signing at once",
+                                  "SecretRotated"), BAD_LENGTH_REPLY, *KEY_ERRORS))),
             Route(("PATCH",), "/api/v1/webhooks/{webhook_id}", self.api_update,
-                  "images.webhooks.update", "change a webhook's url or enabled flag", auth),
+                  "images.webhooks.update", "change a webhook's url or enabled flag",
+                  KEY_AUTH, doc=Doc(
+                      params=(WEBHOOK_ID_PARAM,), body=Body({JSON: ref("WebhookChange")}),
+                      replies=(ok("The changed endpoint", "WebhookReply"),
+                               bad_request(INVALID_JSON, BAD_URL, BAD_ENABLED),
+                               WEBHOOK_NOT_FOUND_REPLY, *KEY_ERRORS),
+                      description="Disabling an endpoint cancels its pending deliveries.")),
             Route(("DELETE",), "/api/v1/webhooks/{webhook_id}", self.api_delete,
                   "images.webhooks.delete", "delete a webhook and its pending deliveries",
-                  auth),
+                  KEY_AUTH, doc=Doc(
+                      params=(WEBHOOK_ID_PARAM,),
+                      replies=(ok("Deleted", "WebhookDeleted"), WEBHOOK_NOT_FOUND_REPLY,
+                               BAD_LENGTH_REPLY, *KEY_ERRORS))),
         ]
 
     def _actor(self, request: Request) -> Actor:

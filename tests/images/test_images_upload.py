@@ -245,6 +245,23 @@ def test_corrupt_headers(upload: Upload, data: bytes) -> None:
     assert err(upload(data)) == PROCESSING_FAILED
 
 
+@pytest.mark.parametrize("tail", [b",", b"," + bytes(9)])
+def test_gif_with_bytes_after_its_trailer(client: falcon.testing.TestClient, upload: Upload,
+                                          tail: bytes) -> None:
+    """Found by fuzzing: Pillow's ``n_frames`` raised (``struct.error``,
+    ``IndexError``) on these, after every frame had decoded, and the upload
+    answered 500. The image is one good frame; what follows its trailer goes."""
+    gif = image_bytes("GIF", (8, 8))
+    result = upload(gif + tail)
+    assert result.status_code == 200, result.text
+    body = result.json
+    assert (body["mime"], body["width"], body["height"], body["size"]) == (
+        "image/gif", 8, 8, len(gif))
+    assert body["hash_sha256"] == hashlib.sha256(gif + tail).hexdigest()
+    served = client.simulate_get(f"/images/{body['filename']}")
+    assert (served.status_code, served.content) == (200, gif)
+
+
 def png_bomb(width: int, height: int) -> bytes:
     """A real PNG of ``width`` x ``height`` black pixels (grey, 1 bit): tiny on disk."""
     raw = zlib.compress(b"\0" * (((width + 7) // 8 + 1) * height), 9)
