@@ -16,6 +16,7 @@ The client examples are quoted verbatim below; no network is used except
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import io
 import json
@@ -27,14 +28,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+from dockit import (
+    Answer,
+    Example,
+    check_openapi,
+    coverage_problems,
+    curl_examples,
+    route_of,
+    run_example,
+    service_mounts,
+)
 from PIL import Image
 
 from hepcore.cli import main
@@ -507,46 +518,220 @@ def test_shell_upload_script(host: Host, work: Path) -> None:
 
 # --- docs/uploader.md ----------------------------------------------------
 
-_SH_BLOCK = re.compile(r"^[ \t]*```sh\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+DOC = ROOT / "docs" / "uploader.md"
 
 
-def doc_curl_commands() -> list[str]:
-    """Every command of every ```sh block of docs/uploader.md that starts with curl."""
-    text = (ROOT / "docs" / "uploader.md").read_text()
-    commands = []
-    for block in _SH_BLOCK.findall(text):
-        if not block.lstrip().startswith("curl"):
-            continue
-        joined = block.replace("\\\n", " ")
-        for line in joined.splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
-                assert line.lstrip().startswith("curl"), line
-                commands.append(line.strip())
-    return commands
+def test_doc_has_an_example_for_every_route(tmp_path: Path) -> None:
+    """Every method and path of the service (GET /openapi.json included) has a
+    curl example on the page, and every example calls a route."""
+    mounts = service_mounts(tmp_path, {"uploader": ""})
+    assert coverage_problems(curl_examples(DOC), mounts, DOC_HOST) == []
 
 
-def test_doc_curl_examples_work(host: Host, work: Path) -> None:
-    commands = doc_curl_commands()
-    assert len(commands) >= 20, commands
+@dataclass
+class DocState:
+    """What the examples have done so far, for checking the next answers."""
+
+    url: str
+    token: str
+    image: str  # the ID behind hdlOo67BI.png
+    image_bytes: bytes
+    redirects: dict[str, str]  # shortlink IDs and aliases, as written on the page -> target
+    aliases: set[str]  # aliases of the image, as written on the page
+    deleted: bool = False
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": self.token}
+
+
+def sent_link(example: Example) -> str | None:
+    """The ``link`` value an upload example sends, if it sends one."""
+    for option, value in example.options:
+        if option in ("--data-urlencode", "-F", "--form-string") and value \
+                and value.startswith("link="):
+            return value.removeprefix("link=")
+        if option in ("-d", "--data") and value and value.startswith("{"):
+            link = json.loads(value).get("link")
+            return str(link) if link is not None else None
+    return None
+
+
+def check_upload(a: Answer, s: DocState) -> None:
+    reply = upload_reply_of(a, s)
+    file_part = a.example.value("-F")
+    link = sent_link(a.example)
+    if file_part and file_part.startswith("file=@"):
+        name, _, declared = file_part.removeprefix("file=@").partition(";type=")
+        sent = (a.cwd / name).read_bytes()
+        served = assert_serves(reply["url"], sent, declared or "image/png")
+        if not declared:
+            assert reply["ID"].endswith(Path(name).suffix), reply
+        assert served.headers["Content-Disposition"] == f'inline; filename="{reply["ID"]}"'
+    elif link is not None and link.startswith("https://"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{9}", reply["ID"]), reply  # a shortlink
+        assert_redirects(reply["url"], link)
+    else:
+        assert link is not None and reply["ID"].endswith(".txt"), reply
+        assert_serves(reply["url"], link.encode(), "text/plain; charset=utf-8")
+
+
+def upload_reply_of(a: Answer, s: DocState) -> dict[str, str]:
+    assert a.status == 200, a
+    reply = a.json()
+    assert set(reply) == {"ID", "url"}, reply
+    assert reply["url"] == f"{s.url}/{reply['ID']}"
+    return reply
+
+
+def check_serve(a: Answer, s: DocState) -> None:
+    name = a.example.path.lstrip("/")  # as written on the page
+    if name in s.redirects:
+        assert a.status == 302, a
+        assert a.headers["location"] == s.redirects[name]
+        assert a.headers["cache-control"] == "private, max-age=0" and a.body == b""
+        return
+    assert name.startswith(DOC_IMAGE_SLUG) or name in s.aliases, name
+    if a.example.has("--etag-compare"):
+        assert a.status == 304 and a.body == b"", a
+        return
+    if "Discordbot" in (a.example.value("-A") or "") and "embed=raw" not in a.example.url:
+        assert a.status == 200 and a.headers["content-type"].startswith("text/html"), a
+        page = a.output().decode()
+        assert 'property="og:image"' in page and f"{s.url}/{s.image}?embed=raw" in page, page
+        return
+    etag = '"' + hashlib.sha256(s.image_bytes).hexdigest() + '"'
+    assert a.headers["etag"] == etag, a.headers
+    if a.example.has("-I", "--head"):
+        assert a.status == 200 and a.body == b"", a
+        assert a.headers["content-length"] == str(len(s.image_bytes))
+        assert a.headers["content-type"] == "image/png"
+    elif a.example.has("-r", "--range"):
+        assert a.status == 206, a
+        assert a.headers["content-range"] == f"bytes 0-99/{len(s.image_bytes)}"
+        assert a.output() == s.image_bytes[:100]
+    else:
+        assert a.status == 200, a
+        assert a.headers["content-type"] == "image/png"
+        assert a.output() == s.image_bytes
+        if a.example.has("--etag-save"):
+            assert (a.cwd / str(a.example.value("--etag-save"))).read_text().strip() == etag
+
+
+def check_counter(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    count = a.json()["count"]
+    assert isinstance(count, int) and count >= 6, a  # the uploads made above
+
+
+def check_oembed(a: Answer, s: DocState) -> None:
+    assert a.status == 200 and a.headers["access-control-allow-origin"] == "*", a
+    assert a.json() == {"version": "1.0", "type": "photo", "provider_name": "Hep.gg",
+                        "provider_url": s.url, "title": s.image,
+                        "url": f"{s.url}/{s.image}?embed=raw", "width": 64, "height": 48}
+
+
+def check_me(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    data = a.json()["data"]
+    assert data["name"] == "docs" and data["serveUrl"] == s.url, data
+    assert data["maxFileSize"] == 104857600 and data["allowedTypes"] == ["*/*"]
+    assert data["uploadCount"] >= 6
+
+
+def check_uploads(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    reply = a.json()
+    assert reply["ok"] is True and set(reply["data"]) == {"uploads", "nextBefore"}, reply
+    items = reply["data"]["uploads"]
+    query = dict(parse_qsl(urlsplit(a.example.url).query))
+    assert len(items) <= int(query.get("limit", 50))
+    if query.get("type") == "files":
+        assert items and {i["kind"] for i in items} <= {"file", "text"}, items
+        assert s.image in [i["ID"] for i in items]
+    if "before" in query:
+        assert all(i["createdAt"] < query["before"] for i in items), items
+
+
+def check_patch(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    item = a.json()["data"]
+    changes = json.loads(str(a.example.value("-d")))
+    for field_name, value in changes.items():
+        assert item[field_name] == value, (field_name, item)
+    target = a.example.path.rsplit("/", 1)[1]
+    if changes.get("alias"):
+        s.aliases.add(changes["alias"])
+    if "link" in changes:
+        s.redirects[target] = changes["link"]
+
+
+def check_delete(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    assert a.json() == {"ok": True, "data": {"ID": s.image, "deleted": True}}
+    assert requests.get(f"{s.url}/{s.image}", timeout=10).status_code == 404
+    s.deleted = True
+
+
+def check_shorten(a: Answer, s: DocState) -> None:
+    reply = upload_reply_of(a, s)
+    sent = json.loads(str(a.example.value("-d")))
+    assert reply == {"ID": sent["alias"], "url": f"{s.url}/{sent['alias']}"}
+    assert_redirects(reply["url"], sent["url"])
+    s.redirects[sent["alias"]] = sent["url"]
+
+
+def check_regenerate(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    new = a.json()["data"]["token"]
+    assert re.fullmatch(r"hyd-up-[A-Za-z0-9_-]{32}", new) and new != s.token
+    old = requests.get(s.url + "/api/v1/me", headers=s.auth(), timeout=10)
+    assert (old.status_code, old.json()) == (401, {"ok": False, "error": "Token revoked"})
+    s.token = new
+
+
+def check_sharex(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    assert a.headers["content-disposition"] == 'attachment; filename="hepcore.sxcu"'
+    config = json.loads(a.output())
+    assert config["RequestURL"] == f"{s.url}/upload"
+    assert config["Headers"] == {"Authorization": s.token}
+
+
+DOC_CHECKS: dict[str, Callable[[Answer, DocState], None]] = {
+    "upload": check_upload, "serve": check_serve, "upload_counter": check_counter,
+    "oembed": check_oembed, "me": check_me, "uploads": check_uploads,
+    "upload_patch": check_patch, "upload_delete": check_delete, "shorten": check_shorten,
+    "token_regenerate": check_regenerate, "sharex": check_sharex,
+}
+
+
+def test_doc_curl_examples_work(host: Host, work: Path, tmp_path_factory: pytest.TempPathFactory
+                                ) -> None:
+    """Every curl example of the page, run in page order with only the
+    placeholders replaced, gets the answer the page describes."""
+    (mount,) = service_mounts(tmp_path_factory.mktemp("routes"), {"uploader": ""})
+    examples = curl_examples(DOC)
+    assert len(examples) >= 20, examples
     token = host.new_token("docs")
-    auth = {"Authorization": token}
     # The items the examples refer to: a PNG upload and a shortlink.
-    image = requests.post(host.url + "/upload", headers=auth, timeout=10,
-                          files={"file": ("screenshot.png", png(64, 48))}).json()["ID"]
-    link = requests.post(host.url + "/upload", headers=auth, timeout=10,
+    image_bytes = png(64, 48)
+    image = requests.post(host.url + "/upload", headers={"Authorization": token}, timeout=10,
+                          files={"file": ("screenshot.png", image_bytes)}).json()["ID"]
+    link = requests.post(host.url + "/upload", headers={"Authorization": token}, timeout=10,
                          data={"link": "https://example.com/"}).json()["ID"]
-    slug = image.removesuffix(".png")
-
-    seen: set[str] = set()
-    for command in commands:
-        assert DOC_HOST in command, command
-        line = (command.replace(DOC_HOST, host.url).replace(DOC_TOKEN, token)
-                .replace(DOC_IMAGE_SLUG, slug).replace(DOC_LINK_ID, link))
-        proc = run_curl(line, work, ("-sS", "-w", "\n%{http_code}"))
-        assert proc.returncode == 0, (command, proc.stderr)
-        body, _, status = proc.stdout.rpartition(b"\n")
-        assert 200 <= int(status) < 400, (command, status, body[:300])
-        seen.add(status.decode())
-        if b'"token":"hyd-up-' in body:  # the regenerate example rotates the token
-            token = json.loads(body)["data"]["token"]
-    assert {"200", "206", "302", "304"} <= seen
+    state = DocState(host.url, token, image, image_bytes, {DOC_LINK_ID: "https://example.com/"},
+                     set())
+    checked = set()
+    for example in examples:
+        endpoint = route_of(example, [mount])
+        assert endpoint is not None, example.line
+        answer = run_example(example, {DOC_HOST: host.url, DOC_TOKEN: state.token,
+                                       DOC_IMAGE_SLUG: image.removesuffix(".png"),
+                                       DOC_LINK_ID: link}, work)
+        if endpoint.name == "openapi":
+            check_openapi(answer, mount)
+        else:
+            DOC_CHECKS[endpoint.name](answer, state)
+        checked.add(endpoint.name)
+    assert checked == {e.name for e in mount.endpoints}
+    assert state.deleted

@@ -15,12 +15,22 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from dockit import (
+    Answer,
+    check_openapi,
+    coverage_problems,
+    curl_examples,
+    route_of,
+    run_example,
+    service_mounts,
+)
 
 from hepcore.cli import main
 from hepcore.testing.servers import RunningServer, run_server
@@ -153,33 +163,187 @@ def test_errors_on_the_wire(host: Host) -> None:
     assert missing.status_code == 404 and "text/html" in missing.headers["Content-Type"]
 
 
-def doc_curl_commands() -> list[str]:
-    text = (ROOT / "docs" / "paste.md").read_text(encoding="utf-8")
-    commands = []
-    for block in re.findall(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
-        for line in block.replace("\\\n", " ").splitlines():
-            if line.strip():
-                assert line.lstrip().startswith("curl"), line
-                commands.append(line.strip())
-    return commands
+DOC = ROOT / "docs" / "paste.md"
+DOC_LOGIN_TOKEN = "eyJhIjoiYWxpY2UifQ.aF3kPw.5mQz8yTn2R0vXcLb7JdH"
+DOC_MOUNTS = {"paste": "", "login": "/login"}
 
 
-def test_doc_curl_examples(host: Host, work: Path) -> None:
-    commands = doc_curl_commands()
-    assert len(commands) >= 10, commands
-    key = host.new_key("docs")
-    pid = requests.post(host.url + "/api/paste", json={"content": "echo docs example"},
-                        headers={"Authorization": f"Bearer {key}"}, timeout=10
-                        ).json()["data"]["id"]
-    for command in commands:
-        assert DOC_HOST in command, command
-        line = (command.replace(DOC_HOST, host.url).replace(PLACEHOLDER_KEY, key)
-                .replace(DOC_ID, pid))
-        proc = run_curl(line + " -o /dev/null -w %{http_code}", work)
-        assert proc.returncode == 0, (command, proc.stderr)
-        assert proc.stdout.decode() in ("200", "303"), (command, proc.stdout)
-    assert requests.get(f"{host.url}/api/v1/snippets/{pid}", timeout=10, headers={
-        "Authorization": f"Bearer {key}"}).json()["data"]["title"] == "renamed"
+def test_doc_has_an_example_for_every_route(tmp_path: Path) -> None:
+    """Every method and path of the paste and login services (their
+    /openapi.json included) has a curl example on the page."""
+    mounts = service_mounts(tmp_path, DOC_MOUNTS)
+    assert coverage_problems(curl_examples(DOC), mounts, DOC_HOST) == []
+
+
+@dataclass
+class DocState:
+    url: str
+    key: str
+    paste: str = ""  # the fresh paste behind aB3dE6kp
+    content: str = ""
+    session: str = ""  # the hepcore_login cookie of the last sign-in
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def snippet(self, pid: str) -> requests.Response:
+        return requests.get(f"{self.url}/api/v1/snippets/{pid}", headers=self.auth(),
+                            timeout=10)
+
+
+SNIPPET_FIELDS = {"id", "url", "title", "language", "visibility", "isPermanent", "size",
+                  "views", "anonymous", "createdAt", "updatedAt", "expiresAt"}
+
+
+def check_create(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    reply = a.json()
+    assert reply["ok"] is True and set(reply["data"]) == {"id", "url", "expiresAt", "anonymous"}
+    data = reply["data"]
+    assert data["url"] == f"{s.url}/{data['id']}" and data["anonymous"] is False, data
+    sent = json.loads(str(a.example.value("-d")))
+    stored = s.snippet(data["id"]).json()["data"]  # the key's account, also signed in
+    assert stored["content"] == sent["content"]
+    assert stored["visibility"] == sent.get("visibility", "public")
+    if stored["visibility"] == "private":  # nobody else can read it
+        assert requests.get(f"{data['url']}/raw", timeout=10).status_code == 404
+    else:
+        assert requests.get(f"{data['url']}/raw", timeout=10).text == sent["content"]
+
+
+def check_snippets(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    data = a.json()["data"]
+    assert set(data) == {"snippets", "nextBefore"}
+    limit = int(parse_qs(urlsplit(a.example.url).query).get("limit", ["50"])[0])
+    assert 0 < len(data["snippets"]) <= limit and data["snippets"][0]["id"] == s.paste
+    assert set(data["snippets"][0]) == SNIPPET_FIELDS
+
+
+def check_snippet_create(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    data = a.json()["data"]
+    assert set(data) == SNIPPET_FIELDS and data["visibility"] == "unlisted", data
+    assert s.snippet(data["id"]).json()["data"]["content"] == "unlisted by default"
+
+
+def check_snippet(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    data = a.json()["data"]
+    assert set(data) == SNIPPET_FIELDS | {"content"}
+    assert (data["id"], data["content"], data["visibility"]) == (s.paste, s.content, "public")
+
+
+def check_snippet_patch(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    data = a.json()["data"]
+    assert (data["id"], data["title"], data["visibility"]) == (s.paste, "renamed", "public")
+    assert "<title>renamed" in requests.get(f"{s.url}/{s.paste}", timeout=10).text
+
+
+def check_snippet_delete(a: Answer, s: DocState) -> None:
+    assert (a.status, a.json()) == (200, {"ok": True, "data": {"id": s.paste, "deleted": True}})
+    assert requests.get(f"{s.url}/{s.paste}/raw", timeout=10).status_code == 404
+
+
+def check_hastebin_create(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    (pid,) = a.json().values()
+    assert set(a.json()) == {"key"}
+    assert requests.get(f"{s.url}/raw/{pid}", timeout=10).text == "echo hello from hastebin"
+
+
+def check_hastebin_get(a: Answer, s: DocState) -> None:
+    assert (a.status, a.json()) == (200, {"key": s.paste, "data": s.content}), a
+
+
+def check_raw(a: Answer, s: DocState) -> None:
+    assert a.status == 200, a
+    assert a.headers["content-type"] == "text/plain; charset=utf-8"
+    assert a.headers["x-content-type-options"] == "nosniff"
+    assert a.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert a.headers["cache-control"] == "public, max-age=60" and a.headers["etag"]
+    if a.example.method == "HEAD":
+        assert a.body == b"" and a.headers["content-length"] == str(len(s.content))
+    else:
+        assert a.body == s.content.encode()
+
+
+def check_reader(a: Answer, s: DocState) -> None:
+    assert a.status == 200 and a.headers["content-type"] == "text/html; charset=utf-8", a
+    assert "style-src 'nonce-" in a.headers["content-security-policy"]
+    if a.example.method == "HEAD":
+        assert a.body == b"", a
+    else:
+        page = a.body.decode()
+        assert "# &lt;b&gt;&amp;&lt;/b&gt;" in page and "<b>&" not in page, page  # escaped
+        assert f'/{s.paste}/raw"' in page, page
+
+
+def check_login_page(a: Answer, s: DocState) -> None:
+    assert a.status == 200 and a.headers["content-type"] == "text/html; charset=utf-8", a
+    page = a.body.decode()
+    assert "Sign in as <strong>docs</strong>?" in page and '<form method="post">' in page
+
+
+def check_sign_in(a: Answer, s: DocState) -> None:
+    assert (a.status, a.headers["location"]) == (303, "/"), a
+    cookie = a.headers["set-cookie"]
+    assert cookie.startswith("hepcore_login=") and "HttpOnly" in cookie, cookie
+    s.session = cookie.split(";", 1)[0]
+    jar = (a.cwd / str(a.example.value("-c"))).read_text()
+    assert s.session.split("=", 1)[1] in jar
+
+
+def check_logout(a: Answer, s: DocState) -> None:
+    assert (a.status, a.headers["location"]) == (303, "/"), a
+    assert a.headers["set-cookie"].startswith("hepcore_login=; Path=/; Max-Age=0")
+    stale = requests.post(s.url + "/api/paste", json={"content": "x"}, timeout=10,
+                          headers={"Cookie": s.session})  # the old cookie no longer signs in
+    assert (stale.status_code, stale.json()) == (401, {"ok": False, "error": "Invalid API key"})
+
+
+DOC_CHECKS: dict[tuple[str, str], Callable[[Answer, DocState], None]] = {
+    ("paste", "create"): check_create, ("paste", "create_v1"): check_create,
+    ("paste", "snippets"): check_snippets, ("paste", "snippet_create"): check_snippet_create,
+    ("paste", "snippet"): check_snippet, ("paste", "snippet_patch"): check_snippet_patch,
+    ("paste", "snippet_delete"): check_snippet_delete,
+    ("paste", "hastebin_create"): check_hastebin_create,
+    ("paste", "hastebin_get"): check_hastebin_get, ("paste", "hastebin_raw"): check_raw,
+    ("paste", "raw"): check_raw, ("paste", "reader"): check_reader,
+    ("login", "login_page"): check_login_page, ("login", "login"): check_sign_in,
+    ("login", "logout"): check_logout,
+}
+
+
+def test_doc_curl_examples(host: Host, work: Path,
+                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every curl example of the page, run in page order with only the
+    placeholders replaced, gets the answer the page describes."""
+    mounts = service_mounts(tmp_path_factory.mktemp("routes"), DOC_MOUNTS)
+    examples = curl_examples(DOC)
+    assert len(examples) >= 20, examples
+    state = DocState(host.url, host.new_key("docs"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--data", str(host.data), "login-link", "--account", "docs",
+                     "--base", host.url]) == 0
+    login_token = out.getvalue().strip().rsplit("/", 1)[1]
+    checked = set()
+    for number, example in enumerate(examples):
+        endpoint = route_of(example, mounts)
+        assert endpoint is not None, example.line
+        state.content = f"echo 'docs example {number}' # <b>&</b>"
+        state.paste = requests.post(host.url + "/api/paste", json={"content": state.content},
+                                    headers=state.auth(), timeout=10).json()["data"]["id"]
+        answer = run_example(example, {DOC_HOST: host.url, PLACEHOLDER_KEY: state.key,
+                                       DOC_ID: state.paste, DOC_LOGIN_TOKEN: login_token}, work)
+        if endpoint.name == "openapi":
+            check_openapi(answer, next(m for m in mounts if m.service == endpoint.service))
+        else:
+            DOC_CHECKS[endpoint.service, endpoint.name](answer, state)
+        checked.add((endpoint.service, endpoint.name))
+    assert checked == {(e.service, e.name) for m in mounts for e in m.endpoints}
 
 
 def test_paste_client_command(host: Host, work: Path) -> None:
