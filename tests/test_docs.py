@@ -530,6 +530,10 @@ def test_embedding_example(rt_factory, app_kind: str) -> None:
     inside = client.simulate_get("/files/no/such/thing")
     assert (inside.status_code, inside.json) == (404, {"ok": False, "error": "Not found"})
     assert client.simulate_get("/elsewhere").status_code == 404
+    described = client.simulate_get("/files/openapi.json")
+    assert described.status_code == 200
+    assert described.json["servers"] == [{"url": "/files"}]
+    assert "/upload" in described.json["paths"]
 
 
 def test_embedding_get_app_reads_hepcore_data(tmp_path: Path,
