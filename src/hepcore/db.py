@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -122,17 +122,11 @@ class Database:
         finally:
             self._write_lock.release()
 
-    @contextlib.contextmanager
-    def no_wait(self) -> Iterator[None]:
+    def no_wait(self) -> _NoWait:
         """Within the block, on this thread, :meth:`write` raises
         :class:`WriteWouldBlock` instead of waiting for another writer (a
         thread of this process or another process); for code on an event loop."""
-        before = getattr(self._local, "no_wait", False)
-        self._local.no_wait = True
-        try:
-            yield
-        finally:
-            self._local.no_wait = before
+        return _NoWait(self._local)
 
     def _begin_no_wait(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA busy_timeout=0")
@@ -179,6 +173,23 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class _NoWait:
+    """The context manager of :meth:`Database.no_wait` (a class, as :class:`_Write`:
+    the ASGI shell enters one for every inline request)."""
+
+    __slots__ = ("_before", "_local")
+
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+
+    def __enter__(self) -> None:
+        self._before = getattr(self._local, "no_wait", False)
+        self._local.no_wait = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.no_wait = self._before
 
 
 class _Write:

@@ -49,6 +49,8 @@ WEBHOOKS = Counter("hepcore_webhook_deliveries_total", "Webhook delivery attempt
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SECRET_PARAM = re.compile(r"token|secret|key", re.I)
+# One encoder for every log line: json.dumps with separators builds a new one per call.
+_LINE = json.JSONEncoder(separators=(",", ":"))
 
 
 def request_id(incoming: str | None) -> str:
@@ -108,11 +110,11 @@ def record(*, service: str, route: str, method: str, status: int, seconds: float
     if served:
         SERVED.labels(service).inc(served)
     if log and access_log.isEnabledFor(logging.INFO):
-        access_log.info(json.dumps({
+        access_log.info(_LINE.encode({
             "ts": round(time.time(), 3), "request_id": rid, "method": method, "path": path,
             "route": route, "service": service, "status": status,
             "ms": round(seconds * 1000, 2), "client": client_ip,
-        }, separators=(",", ":")))
+        }))
 
 
 def prepare_worker(access_log_stream: bool = True) -> None:
