@@ -116,5 +116,7 @@ def _run(operation: Any, mode: GenerationMode, headers: dict[str, str],
     except Unsatisfiable:  # nothing to vary, e.g. no invalid form of a parameterless GET
         return None
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 (reported, not raised)
-        return str(exc)[:3000]
+        report = str(exc)
+        # Long reports keep their end: the curl line that reproduces the failure.
+        return report if len(report) <= 3000 else report[:1500] + "\n[...]\n" + report[-1500:]
     return None

@@ -106,8 +106,10 @@ def test_document_is_generated_from_the_routes(notes_runtime) -> None:
                                      "schema": {"type": "boolean"}}]
     assert doc["paths"]["/feed"]["get"]["security"] == [{"bearer": []}, {"header": []}, {}]
     assert "401" not in doc["paths"]["/feed"]["get"]["responses"]
-    assert doc["paths"]["/bare"]["get"]["responses"] == {
-        "default": {"description": "See the service's documentation"}}
+    assert set(doc["paths"]["/bare"]["get"]["responses"]) == {"default", "400"}
+    # Every route: the web layer's 400 for a malformed Content-Length.
+    assert get["responses"]["400"]["content"] == {
+        JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}
 
     components = doc["components"]
     assert components["schemas"]["Error"] == OkEnvelope.error_schema

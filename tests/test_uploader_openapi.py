@@ -83,7 +83,7 @@ def test_document_is_valid_and_covers_every_route(client: falcon.testing.TestCli
     assert sorted(upload["requestBody"]["content"]) == [
         "application/json", "application/x-www-form-urlencoded", "multipart/form-data"]
     serve = doc["paths"]["/{item_id}"]
-    assert sorted(serve["get"]["responses"]) == ["200", "206", "302", "304", "404", "416"]
+    assert sorted(serve["get"]["responses"]) == ["200", "206", "302", "304", "400", "404", "416"]
     assert serve["get"]["responses"]["302"]["headers"]["Location"] == {
         "schema": {"type": "string"}}
     assert "content" not in serve["head"]["responses"]["200"]

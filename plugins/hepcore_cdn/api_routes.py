@@ -10,7 +10,6 @@ from hepcore.apidoc import JSON, Body, Doc, Param, Reply, ref
 from hepcore.service import Route
 
 from .apidocs import (
-    API_ERRORS,
     API_REPLIES,
     FORM,
     MULTIPART,
@@ -34,7 +33,7 @@ class ApiRoutes:
         api: list[tuple[tuple[str, ...], str, Any, str, str, Doc]] = [
             (("GET",), "/api/v4/me", self.api_me, "me", "The key's account and quota", Doc(
                 replies=(Reply(200, "The account", {JSON: ref("Me")}), *API_REPLIES),
-                errors=API_ERRORS, tags=("account",))),
+                tags=("account",))),
             (("POST",), "/api/v4/upload", self.api_upload, "upload", "Upload one file", Doc(
                 body=Body({MULTIPART: {
                     "type": "object", "required": ["file"],
@@ -44,7 +43,7 @@ class ApiRoutes:
                     description="The first part named `file` with a filename; other parts"
                                 " are ignored. Any type, up to the per-file limit."),
                 replies=(UPLOADED, QUOTA, *API_REPLIES),
-                errors=(*API_ERRORS, 415, 422),
+                errors=(415, 422),
                 description="400 `Missing file parameter` when there is no `file` part with a"
                             " filename (or the body is not multipart), 400 `Malformed"
                             " multipart body`; 402 when the file passes the per-file limit"
@@ -66,7 +65,7 @@ class ApiRoutes:
                          Reply(422, "No file stored; `failed` says why for each",
                                {JSON: ref("BatchResult")}),
                          *API_REPLIES),
-                errors=(*API_ERRORS, 413),
+                errors=(413,),
                 description="The quota is decided for the whole batch before anything is"
                             " stored. 400 `Missing files[] parameter`, 400 `Too many files`"
                             " (with `detail`: `Maximum 40 files per batch, got <n>`; nothing"
@@ -86,7 +85,7 @@ class ApiRoutes:
                                description="`url` as JSON, a form field or (failing both) a"
                                            " query parameter; the body wins."),
                 replies=(UPLOADED, QUOTA, RATE_LIMITED, *API_REPLIES),
-                errors=(*API_ERRORS, 415, 422),
+                errors=(415, 422),
                 description="The download follows the safety model of spec section 7:"
                             " every address of the host is checked and private, loopback,"
                             " link-local and reserved ones are refused unless the host's"
@@ -111,7 +110,7 @@ class ApiRoutes:
                                            " parameter. Sanitised; a name without extension"
                                            " keeps the old extension."),
                 replies=(Reply(200, "Renamed", {JSON: ref("Upload")}), *API_REPLIES),
-                errors=(*API_ERRORS, 404, 422),
+                errors=(404, 422),
                 description="404 `Upload not found` (checked first: missing, malformed or"
                             " another account's), 400 `Missing filename parameter`, 400"
                             " `Invalid JSON body`, 400 `filename must be a string`; 422"
@@ -123,7 +122,7 @@ class ApiRoutes:
                               description="the upload's id (a `.json` suffix is ignored)"),),
                 replies=(Reply(200, "Deleted: bytes, record and quota charge",
                                {JSON: ref("Deleted")}), *API_REPLIES),
-                errors=(*API_ERRORS, 404),
+                errors=(404,),
                 description="404 `Not found` when the id is missing, malformed or another"
                             " account's.",
                 tags=("uploads",))),
@@ -141,7 +140,6 @@ class ApiRoutes:
                                                " (urlencoded or multipart)."),
                 replies=(Reply(200, "Deleted the caller's uploads among the ids",
                                {JSON: ref("BatchDeleted")}), *API_REPLIES),
-                errors=API_ERRORS,
                 description="The ids come from the body (JSON `{\"ids\": [...]}` or form"
                             " fields `ids[]`), else the query. Blank ids"
                             " are dropped; 400 `Missing ids[] parameter` when none is left,"
@@ -151,7 +149,7 @@ class ApiRoutes:
             (("POST",), "/api/v4/revoke", self.api_revoke, "revoke", "Revoke this key", Doc(
                 replies=(Reply(200, "The key is revoked; it gets 401 from now on",
                                {JSON: ref("Revoked")}), *API_REPLIES),
-                errors=API_ERRORS, tags=("account",))),
+                tags=("account",))),
         ]
         routes: list[Route] = []
         for methods, path, handler, name, summary, doc in api:

@@ -182,8 +182,6 @@ RATE_LIMITED = Reply(429, "`Too many requests`: more URL uploads than the per-ke
                      headers={"Retry-After": {"type": "integer", "minimum": 1}})
 API_REPLIES = (UNAUTHORIZED, INTERNAL)
 """Replies every ``/api/v4/*`` route can give."""
-API_ERRORS = (400,)
-"""Error statuses every route can give: ``400 Invalid Content-Length header``."""
 
 
 def json_params(properties: dict[str, Schema]) -> Schema:

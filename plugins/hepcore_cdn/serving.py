@@ -21,7 +21,6 @@ from hepcore.serving import (
 )
 
 from .apidocs import (
-    API_ERRORS,
     EMPTY,
     EMPTY_TEXT,
     FILE_HEADERS,
@@ -79,7 +78,7 @@ class ServingRoutes:
         return [
             Route(("GET",), "/up", self.up, "up", "Health check", inline=True, doc=Doc(
                 replies=(Reply(200, "Up", {"text/html": {"type": "string"}}), INTERNAL),
-                errors=API_ERRORS, tags=("serving",))),
+                tags=("serving",))),
             Route(("GET",), "/rescue", self.rescue, "rescue",
                   "Find an upload by its original URL", inline=quick, doc=Doc(
                       params=(Param("url", "query", {"type": "string"}, required=True,
@@ -129,7 +128,7 @@ class ServingRoutes:
                                 {**FILE_HEADERS, "Content-Range": {
                                     "type": "string", "pattern": r"^bytes \*/\d+$"}}),
                           INTERNAL),
-                      errors=API_ERRORS, tags=("serving",))),
+                      tags=("serving",))),
             Route(("OPTIONS",), "/{upload_id}/{filename}", self.preflight, "preflight",
                   "CORS preflight", doc=Doc(
                       params=file_params,
@@ -137,7 +136,7 @@ class ServingRoutes:
                                      headers=PREFLIGHT_HEADERS),
                                Reply(404, "A malformed id: an empty body", EMPTY_TEXT),
                                INTERNAL),
-                      errors=API_ERRORS, tags=("serving",))),
+                      tags=("serving",))),
         ]
 
     def redirect_url(self: CdnService, key: str) -> str | None:

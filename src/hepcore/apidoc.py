@@ -138,7 +138,11 @@ def _operation(service: Service, route: Route, method: str,
             answer["headers"] = {name: {"schema": dict(schema)}
                                  for name, schema in reply.headers.items()}
         responses[str(reply.status)] = answer
-    errors = set(doc.errors)
+    if not responses and not doc.errors:
+        responses["default"] = {"description": "See the service's documentation"}
+    # The web layer answers a malformed Content-Length with 400 in the
+    # service's envelope before any handler runs, on every route.
+    errors = {*doc.errors, 400}
     if route.auth and not doc.auth_optional:
         errors.add(401)
     for status in sorted(errors):
@@ -146,8 +150,6 @@ def _operation(service: Service, route: Route, method: str,
         if method != "HEAD":
             answer["content"] = {JSON: {"schema": ref("Error")}}
         responses.setdefault(str(status), answer)
-    if not responses:
-        responses["default"] = {"description": "See the service's documentation"}
     op["responses"] = responses
     if route.auth:
         schemes = service.auth_schemes.get(route.auth, {})

@@ -130,7 +130,7 @@ def test_document_says_what_each_route_takes_and_answers(runtime: Runtime) -> No
     assert list(reader["200"]["content"]) == ["text/html"]
     assert list(reader["404"]["content"]) == ["text/html"]
     raw = ops[("GET", "/{paste_id}/raw")]["responses"]
-    assert set(raw) == {"200", "206", "304", "404", "416"}
+    assert set(raw) == {"200", "206", "304", "400", "404", "416"}
     assert list(raw["200"]["content"]) == ["text/plain"]
     assert raw["404"]["content"]["text/plain"]["schema"]["const"] == "Not found"
     assert "content" not in ops[("HEAD", "/{paste_id}/raw")]["responses"]["200"]
