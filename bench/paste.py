@@ -113,6 +113,7 @@ def run_kind(kind: str, count: int, concurrency: int) -> dict[str, float]:
                                    workers=worker_pids(pid), baseline_kib=0,
                                    label=f"{label} create")
                 results[f"create_{label}"] = loop.rps
+                results[f"cpu_ms_{label}"] = 1000 * loop.server_cpu / loop.count
             # b) a cached 64 KiB reader page.
             source = (Path(__file__).resolve().parents[1] / "src" / "hepcore" / "storage.py"
                       ).read_text()
@@ -145,7 +146,8 @@ def main() -> int:
         verdict = "PASS" if ratio >= TARGET else "FAIL"
         print(f"{kind}: create hepcore {r['create_hepcore']:.0f} req/s, bare"
               f" {r['create_bare']:.0f} req/s, ratio {ratio:.2f} (target >= {TARGET}:"
-              f" {verdict}); reader page (64 KiB, cached) {r['reader_64k']:.0f} req/s")
+              f" {verdict}); server CPU per create {r['cpu_ms_hepcore']:.2f} ms vs"
+              f" {r['cpu_ms_bare']:.2f} ms; reader page (64 KiB, cached) {r['reader_64k']:.0f} req/s")
     return 0
 
 

@@ -1,10 +1,17 @@
-"""SQLite access: a connection per thread, WAL, short write transactions, migrations.
+"""SQLite access: a reading connection per thread, one writing connection per
+process, WAL, short write transactions, migrations.
 
 Every connection runs in WAL mode with ``synchronous=NORMAL`` and a busy
 timeout, so several worker processes on one machine share one database file.
 Calls made inside :meth:`Database.write` on the same thread share its
 transaction, which lets the quota store and a service's row insert commit
 together.
+
+Why one writing connection: SQLite drops a connection's whole page cache
+when another connection has committed since its last read. With a
+connection per thread every write transaction would start by reading its
+pages again (one ``pread`` each); the process's single writer keeps its
+cache, because writes in this process all go through it.
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 class Database:
     """A SQLite database file shared by threads and processes.
 
-    ``conn`` is this thread's connection (opened on first use). Use
-    :meth:`write` for every change: it opens ``BEGIN IMMEDIATE`` (so writers
-    queue instead of failing on upgrade) and commits or rolls back; nested
-    calls join the outer transaction.
+    ``conn`` is the connection this thread should use now: inside
+    :meth:`write`, the process's writing connection (which this thread holds
+    alone until the transaction ends); otherwise this thread's reading
+    connection, opened on first use. Use :meth:`write` for every change: it
+    opens ``BEGIN IMMEDIATE`` (so writers queue instead of failing on upgrade)
+    and commits or rolls back; nested calls join the outer transaction.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -51,6 +60,8 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._quick_writer: sqlite3.Connection | None = None
 
     def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -68,19 +79,23 @@ class Database:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn = getattr(self._local, "active", None)
         if conn is None:
-            conn = self._local.conn = self._connect()
+            conn = self._local.conn = self._local.active = self._connect()
             self._local.depth = 0
         return conn
 
-    @property
-    def utils(self) -> sqlite_utils.Database:
-        """A sqlite-utils view of this thread's connection (for admin paths, not hot ones)."""
-        db = getattr(self._local, "utils", None)
-        if db is None:
-            db = self._local.utils = sqlite_utils.Database(self.conn)
-        return db
+    def _writer_for(self, no_wait: bool) -> sqlite3.Connection:
+        """The process's writing connection (call with the write mutex held).
+        ``no_wait``: its twin with no busy timeout, which fails at once when
+        another process holds SQLite's write lock."""
+        if no_wait:
+            if self._quick_writer is None:
+                self._quick_writer = self._connect(busy_timeout_ms=0)
+            return self._quick_writer
+        if self._writer is None:
+            self._writer = self._connect()
+        return self._writer
 
     def write(self) -> _Write:
         """A write transaction on this thread's connection; nested calls join it.
@@ -107,16 +122,10 @@ class Database:
         if not self._write_lock.acquire(blocking=not no_wait):
             raise WriteWouldBlock()
         try:
-            if not no_wait:
-                return conn.execute(sql, params).rowcount
-            # This thread's second connection, which never waits for a lock.
-            quick = getattr(local, "no_wait_conn", None)
-            if quick is None:
-                quick = local.no_wait_conn = self._connect(busy_timeout_ms=0)
             try:
-                return quick.execute(sql, params).rowcount
+                return self._writer_for(no_wait).execute(sql, params).rowcount
             except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
+                if no_wait and _is_busy(exc):
                     raise WriteWouldBlock() from None
                 raise
         finally:
@@ -127,17 +136,6 @@ class Database:
         :class:`WriteWouldBlock` instead of waiting for another writer (a
         thread of this process or another process); for code on an event loop."""
         return _NoWait(self._local)
-
-    def _begin_no_wait(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise WriteWouldBlock() from None
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @property
     def in_transaction(self) -> bool:
@@ -165,6 +163,13 @@ class Database:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def connections(self) -> list[sqlite3.Connection]:
+        """Every connection open now, readers and writers (for tracing and
+        diagnostics: statements of one request may run on two of them)."""
+        self.conn  # noqa: B018 - this thread's reader counts too
+        with self._lock:
+            return list(self._all)
+
     def close(self) -> None:
         """Close every connection this object opened (on any thread)."""
         with self._lock:
@@ -173,6 +178,7 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+        self._writer = self._quick_writer = None
 
 
 class _NoWait:
@@ -193,8 +199,8 @@ class _NoWait:
 
 
 class _Write:
-    """The context manager of :meth:`Database.write` (a class: this is on every
-    request's path, and a generator-based one costs more)."""
+    """The context manager of :meth:`Database.write` (a class, not a generator:
+    this is on every request's path, and a generator-based one costs more)."""
 
     __slots__ = ("_conn", "_db", "_depth")
 
@@ -203,32 +209,38 @@ class _Write:
 
     def __enter__(self) -> sqlite3.Connection:
         db = self._db
-        conn = self._conn = db.conn
+        db.conn  # noqa: B018 - opens this thread's state on first use
         local = db._local
         depth = self._depth = local.depth
         if depth:  # join the open transaction
             local.depth = depth + 1
-            return conn
+            return local.active
         no_wait = getattr(local, "no_wait", False)
         if not db._write_lock.acquire(blocking=not no_wait):
             raise WriteWouldBlock()
         try:
-            if no_wait:
-                db._begin_no_wait(conn)
-            else:
-                conn.execute("BEGIN IMMEDIATE")
+            conn = self._conn = db._writer_for(no_wait)
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            db._write_lock.release()
+            if no_wait and _is_busy(exc):
+                raise WriteWouldBlock() from None
+            raise
         except BaseException:
             db._write_lock.release()
             raise
         local.depth = 1
+        local.active = conn
         return conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         db = self._db
-        db._local.depth = self._depth
+        local = db._local
+        local.depth = self._depth
         if self._depth:
             return
+        local.active = local.conn
         conn = self._conn
         try:
             if exc_type is not None:
@@ -241,7 +253,7 @@ class _Write:
                 conn.execute("COMMIT")
             except BaseException:
                 # A failed COMMIT (deferred constraint) leaves the transaction open;
-                # end it so this thread's connection stays usable.
+                # end it so the writing connection stays usable.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise

@@ -309,14 +309,19 @@ def test_a_failing_storage_write_leaves_no_temporary_file(runtime, key, monkeypa
 
 @contextmanager
 def statements(runtime) -> Iterator[list[str]]:
-    """The SQL this thread's connection runs inside the block."""
+    """The SQL the database's connections run inside the block (this thread's
+    reader and the process's writer)."""
     seen: list[str] = []
-    conn: sqlite3.Connection = runtime.db.conn
-    conn.set_trace_callback(seen.append)
+    with runtime.db.write():  # opens the writer, so that it is traced too
+        pass
+    conns: list[sqlite3.Connection] = runtime.db.connections()
+    for conn in conns:
+        conn.set_trace_callback(seen.append)
     try:
         yield seen
     finally:
-        conn.set_trace_callback(None)
+        for conn in conns:
+            conn.set_trace_callback(None)
 
 
 def test_a_free_create_counts_live_pastes_once(runtime, key) -> None:
