@@ -247,7 +247,7 @@ class _LocalWriter(ObjectWriter):
         self._storage = storage
         self._tmp_path = os.path.join(storage.tmp_dir_str,
                                       f"{int(time.time())}-{secrets.token_hex(8)}.part")
-        self._pending: concurrent.futures.Future[None] | None = None
+        self._pending: tuple[concurrent.futures.Future[None], ...] = ()
         self._written = 0
         self._flushed = 0
         try:
@@ -256,21 +256,18 @@ class _LocalWriter(ObjectWriter):
             raise StorageError(f"cannot create temporary file: {exc.strerror}") from exc
 
     def _write_hashed(self, data: bytes | bytearray | memoryview) -> None:
-        # Write-behind, one chunk deep: a large ``bytes`` chunk is hashed and
-        # written by a helper thread while the caller reads and parses the
-        # next one (hashing and file writes release the GIL). The caller
-        # waits for the previous chunk first: at most one chunk is in flight
-        # and the order of bytes is kept.
+        # Write-behind, one chunk deep: a large ``bytes`` chunk is hashed by
+        # one helper thread and written by another while the caller reads and
+        # parses the next one (hashing and file writes release the GIL, so
+        # the three run at once). The caller waits for the previous chunk
+        # first: at most one chunk is in flight and the order of bytes is kept.
         if type(data) is not bytes or len(data) < WRITE_BEHIND_MIN:
             self._settle()
             super()._write_hashed(data)
             return
         self._settle()
-        self._pending = _write_pool().submit(self._write_and_hash, data)
-
-    def _write_and_hash(self, data: bytes) -> None:
-        self._put(data)
-        self._hash.update(data)
+        pool = _write_pool()
+        self._pending = (pool.submit(self._put, data), pool.submit(self._hash.update, data))
 
     def _put(self, data: bytes | bytearray | memoryview) -> None:
         _write_all(self._fh, data)
@@ -291,11 +288,10 @@ class _LocalWriter(ObjectWriter):
             raise StorageError(f"write failed: {exc.strerror}") from exc
 
     def _settle(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
+        pending, self._pending = self._pending, ()
         try:
-            pending.result()
+            for future in pending:
+                future.result()
         except OSError as exc:
             self.abort()
             raise StorageError(f"write failed: {exc.strerror}") from exc
@@ -332,9 +328,9 @@ class _LocalWriter(ObjectWriter):
         self._cleanup()
 
     def _cleanup(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:  # never close the file under a write in flight
-            concurrent.futures.wait([pending])
+        pending, self._pending = self._pending, ()
+        if pending:  # never close the file under a write in flight
+            concurrent.futures.wait(pending)
         with contextlib.suppress(OSError):
             self._fh.close()
         with contextlib.suppress(FileNotFoundError):
