@@ -174,6 +174,25 @@ def test_a_full_window_is_counted_exactly_as_hits_expire(db: Database) -> None:
     assert limiter.hit("busy", [limit]).allowed
 
 
+def test_a_generous_limit_keeps_few_expired_hits(db: Database) -> None:
+    """Expired hits are pruned in batches, so the table stays bounded by the
+    window's hits, and a limit is still exact across the prune points."""
+    clock = FakeClock(0.0)
+    limiter = SQLiteRateLimiter(db, clock)
+    generous = Limit(1_000_000, 10, "generous")
+    for _ in range(1000):
+        assert limiter.hit("many", [generous]).allowed
+        clock.advance(1)  # ten hits in any window
+    (rows,) = db.one("SELECT count(*) FROM rate_hits WHERE scope = 'many'")
+    (kept,) = db.one("SELECT n FROM rate_counts WHERE scope = 'many'")
+    assert rows == kept <= 10 + SQLiteRateLimiter.PRUNE_EVERY
+    tight = Limit(10, 10, "tight")
+    clock.advance(0.5)  # the window (990.5, 1000.5] holds the hits at 991..999
+    assert [limiter.hit("many", [tight]).allowed for _ in range(3)] == [True, False, False]
+    assert db.one("SELECT count(*) FROM rate_hits WHERE scope = 'many' AND ts <= ?",
+                  (clock() - 10,))[0] == 0  # at the limit, expired hits were pruned
+
+
 def test_a_shorter_limit_is_checked_inside_the_longer_window(db: Database) -> None:
     clock = FakeClock(0.0)
     limiter = SQLiteRateLimiter(db, clock)

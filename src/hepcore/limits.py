@@ -55,14 +55,20 @@ class RateLimiter(Protocol):
 class SQLiteRateLimiter:
     """A sliding-log limiter in the core database: exact rolling windows.
 
-    Each hit is a row of ``rate_hits``; rows older than the longest period
-    are deleted as hits arrive, and ``rate_counts`` (kept by triggers) holds
-    how many rows a scope has, so the longest limit is checked without
-    counting rows (a scope with a generous limit can hold many thousands).
-    Shorter limits count at most ``limit.count`` rows. A scope must always
-    be hit with the same limits: a call with a shorter longest period
+    Each hit is a row of ``rate_hits``, and ``rate_counts`` (kept by
+    triggers) holds how many rows a scope has, so the longest limit is
+    checked without counting rows (a scope with a generous limit can hold
+    many thousands). Rows older than the longest period are deleted only
+    when they could matter: when the stored rows reach the longest limit
+    (expired rows can only overstate the count, so fewer rows than the
+    limit is an exact "allowed"), and every :data:`PRUNE_EVERY` rows, which
+    bounds what a generous limit keeps. Most hits are thus one read and one
+    insert. Shorter limits count at most ``limit.count`` rows. A scope must
+    always be hit with the same limits: a call with a shorter longest period
     forgets the older hits a longer one needs.
     """
+
+    PRUNE_EVERY = 64
 
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
@@ -74,12 +80,16 @@ class SQLiteRateLimiter:
         now = self.clock()
         longest = max(limit.period for limit in limits)
         refused: RateDecision | None = None
+        longest_count = min(limit.count for limit in limits if limit.period >= longest)
         with self.db.write() as conn:
-            # Triggers keep rate_counts in step with these two statements.
-            conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
-                         (scope, now - longest))
+            # Triggers keep rate_counts in step with rate_hits.
             row = conn.execute("SELECT n FROM rate_counts WHERE scope = ?", (scope,)).fetchone()
             kept = row[0] if row else 0
+            if kept and (kept >= longest_count or kept % self.PRUNE_EVERY == 0):
+                if conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
+                                (scope, now - longest)).rowcount:
+                    (kept,) = conn.execute("SELECT n FROM rate_counts WHERE scope = ?",
+                                           (scope,)).fetchone()
             for limit in limits:
                 since = now - limit.period
                 if limit.period >= longest:
