@@ -15,7 +15,7 @@ import pytest
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from hepcore.db import BUSY_TIMEOUT_MS, Database
+from hepcore.db import BUSY_TIMEOUT_MS, Database, WriteWouldBlock
 from hepcore.migrations import core
 from hepcore_uploader.migrations import uploader
 
@@ -148,15 +148,81 @@ def test_failed_commit_rolls_back_and_keeps_the_connection_usable(db: Database) 
     db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
     db.execute("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id)"
                " DEFERRABLE INITIALLY DEFERRED)")
+    used: list[sqlite3.Connection] = []
     with pytest.raises(sqlite3.IntegrityError):
         with db.write() as conn:
+            used.append(conn)
             conn.execute("INSERT INTO things VALUES ('lost')")
             conn.execute("INSERT INTO child VALUES (42)")  # checked only at COMMIT
-    assert not db.conn.in_transaction
+    assert not used[0].in_transaction and not db.in_transaction
     assert names(db) == []
     with db.write() as conn:
         conn.execute("INSERT INTO things VALUES ('next')")
     assert names(db) == ["next"]
+
+
+def test_reads_inside_a_write_see_its_changes_and_others_do_not(db: Database) -> None:
+    seen: list[list[str]] = []
+    with db.write() as conn:
+        conn.execute("INSERT INTO things VALUES ('pending')")
+        assert names(db) == ["pending"]  # db.all runs on the transaction's connection
+        assert pragmas(db.conn) == ("wal", 1, BUSY_TIMEOUT_MS)
+        thread = threading.Thread(target=lambda: seen.append(names(db)))
+        thread.start()
+        thread.join()
+    assert seen == [[]]  # another thread reads what is committed
+    assert names(db) == ["pending"]
+
+
+def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db.write() as conn:
+            conn.execute("INSERT INTO things VALUES ('held')")
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    try:
+        with db.no_wait():
+            with pytest.raises(WriteWouldBlock):
+                with db.write():
+                    pass
+            with pytest.raises(WriteWouldBlock):
+                db.write_one("INSERT INTO things VALUES ('refused')")
+    finally:
+        release.set()
+        thread.join()
+    with db.no_wait():
+        assert db.write_one("INSERT INTO things VALUES ('later')") == 1
+    assert names(db) == ["held", "later"]
+
+
+def test_no_wait_refuses_at_once_when_another_process_holds_the_write(
+        db: Database, db_path: Path) -> None:
+    """Another Database object has its own connections and mutex, as another
+    worker process does: only SQLite's lock stands between them."""
+    other = Database(db_path)
+    try:
+        with other.write() as conn:
+            conn.execute("INSERT INTO things VALUES ('other')")
+            started = time.monotonic()
+            with db.no_wait():
+                with pytest.raises(WriteWouldBlock):
+                    with db.write():
+                        pass
+                with pytest.raises(WriteWouldBlock):
+                    db.write_one("INSERT INTO things VALUES ('refused')")
+            assert time.monotonic() - started < 1  # not after the busy timeout
+            assert not db.in_transaction
+        with db.no_wait(), db.write() as conn:  # usable again once the lock is free
+            conn.execute("INSERT INTO things VALUES ('mine')")
+    finally:
+        other.close()
+    assert names(db) == ["mine", "other"]
 
 
 def test_writers_on_other_threads_wait_for_the_transaction(db: Database) -> None:

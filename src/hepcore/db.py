@@ -98,7 +98,9 @@ class Database:
         return self._writer
 
     def write(self) -> _Write:
-        """A write transaction on this thread's connection; nested calls join it.
+        """A write transaction on the process's writing connection, held by this
+        thread until it ends; nested calls join it, and ``conn`` (so
+        :meth:`one`, :meth:`all`, :meth:`execute`) is that connection meanwhile.
 
         Threads of this process queue on a mutex instead of SQLite's busy
         handler, which sleeps in steps of milliseconds; other processes still
