@@ -1,6 +1,6 @@
 """The SQLite layer: WAL on every connection, joined write transactions that
-roll back as a whole, and migrations that apply exactly once, even when
-several processes start together."""
+roll back as a whole, durable commits unless asked otherwise, and migrations
+that apply exactly once, even when several processes start together."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def test_reads_inside_a_write_see_its_changes_and_others_do_not(db: Database) ->
     with db.write() as conn:
         conn.execute("INSERT INTO things VALUES ('pending')")
         assert names(db) == ["pending"]  # db.all runs on the transaction's connection
-        assert pragmas(db.conn) == ("wal", 1, BUSY_TIMEOUT_MS)
+        assert pragmas(db.conn) == ("wal", 2, BUSY_TIMEOUT_MS)  # the writer, durable
         thread = threading.Thread(target=lambda: seen.append(names(db)))
         thread.start()
         thread.join()
@@ -189,15 +189,15 @@ def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> 
     try:
         with db.no_wait():
             with pytest.raises(WriteWouldBlock):
-                with db.write():
+                with db.write(durable=False):
                     pass
             with pytest.raises(WriteWouldBlock):
-                db.write_one("INSERT INTO things VALUES ('refused')")
+                db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
     finally:
         release.set()
         thread.join()
     with db.no_wait():
-        assert db.write_one("INSERT INTO things VALUES ('later')") == 1
+        assert db.write_one("INSERT INTO things VALUES ('later')", durable=False) == 1
     assert names(db) == ["held", "later"]
 
 
@@ -212,17 +212,59 @@ def test_no_wait_refuses_at_once_when_another_process_holds_the_write(
             started = time.monotonic()
             with db.no_wait():
                 with pytest.raises(WriteWouldBlock):
-                    with db.write():
+                    with db.write(durable=False):
                         pass
                 with pytest.raises(WriteWouldBlock):
-                    db.write_one("INSERT INTO things VALUES ('refused')")
+                    db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
             assert time.monotonic() - started < 1  # not after the busy timeout
             assert not db.in_transaction
-        with db.no_wait(), db.write() as conn:  # usable again once the lock is free
+        with db.no_wait(), db.write(durable=False) as conn:  # usable again once the lock is free
             conn.execute("INSERT INTO things VALUES ('mine')")
     finally:
         other.close()
     assert names(db) == ["mine", "other"]
+
+
+# --- durability ------------------------------------------------------------------
+# test_durability.py watches the disk syncs themselves; these check the rules.
+
+
+def test_durable_writes_commit_with_full_sync_and_counters_with_normal(db: Database) -> None:
+    with db.write() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        conn.execute("INSERT INTO things VALUES ('kept')")
+    with db.write(durable=False) as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+        conn.execute("INSERT INTO things VALUES ('counted')")
+    with db.write() as conn:  # and back
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert names(db) == ["counted", "kept"]
+
+
+def test_a_durable_write_cannot_join_a_non_durable_one(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="durable"):
+        with db.write(durable=False) as conn:
+            conn.execute("INSERT INTO things VALUES ('lost')")
+            db.write_one("INSERT INTO things VALUES ('also lost')")
+    with db.write() as conn:  # the other way round joins
+        conn.execute("INSERT INTO things VALUES ('outer')")
+        db.write_one("INSERT INTO things VALUES ('inner')", durable=False)
+        with db.write(durable=False) as inner:
+            assert inner is conn
+    assert names(db) == ["inner", "outer"]
+
+
+def test_no_wait_refuses_a_durable_write_even_when_nobody_holds_the_lock(db: Database) -> None:
+    """A durable commit waits for the disk, which code on an event loop must not do."""
+    with db.no_wait():
+        with pytest.raises(WriteWouldBlock):
+            with db.write():
+                pass
+        with pytest.raises(WriteWouldBlock):
+            db.write_one("INSERT INTO things VALUES ('refused')")
+        assert not db.in_transaction
+        assert db.write_one("INSERT INTO things VALUES ('counted')", durable=False) == 1
+    assert names(db) == ["counted"]
 
 
 def test_writers_on_other_threads_wait_for_the_transaction(db: Database) -> None:

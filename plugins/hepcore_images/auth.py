@@ -111,7 +111,7 @@ class Authentication:
 
     def admit(self: ImagesService, actor: Actor, limits: list[Limit], bucket: str) -> None:
         assert actor.key is not None
-        with self.runtime.db.write():
+        with self.runtime.db.write(durable=False):
             self.runtime.keys.touch(actor.key.id)
             decision = self.runtime.limiter.hit(f"images:{bucket}:{actor.key.id}", limits)
         if not decision.allowed:

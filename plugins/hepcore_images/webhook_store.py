@@ -233,7 +233,9 @@ class WebhookStore:
         are dropped here.
         """
         now = self.clock()
-        with self.db.write() as conn:
+        # Delivery bookkeeping is not durable: after a power cut an event may be
+        # delivered again, which receivers already see on retries.
+        with self.db.write(durable=False) as conn:
             conn.execute(
                 "DELETE FROM images_webhook_outbox WHERE attempts >= ? AND leased_until <= ?",
                 (max_attempts, now))
@@ -258,14 +260,15 @@ class WebhookStore:
         return deliveries
 
     def delivered(self, delivery: Delivery) -> None:
-        self.db.write_one("DELETE FROM images_webhook_outbox WHERE id = ?", (delivery.id,))
+        self.db.write_one("DELETE FROM images_webhook_outbox WHERE id = ?", (delivery.id,),
+                          durable=False)
 
     def failed(self, delivery: Delivery, status: int | None, error: str,
                retry_at: float | None) -> None:
         """Record a failed attempt on the endpoint; retry at ``retry_at`` or, when
         ``None`` (attempts used up), drop the row."""
         now = self.clock()
-        with self.db.write() as conn:
+        with self.db.write(durable=False) as conn:
             conn.execute(
                 "UPDATE images_webhook_endpoints SET failure_count = failure_count + 1,"
                 " last_status = ?, last_error = ?, last_failure_at = ? WHERE id = ?",

@@ -207,7 +207,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         in one write transaction."""
         if caller.key is None and not limited:
             return
-        with self.runtime.db.write():
+        with self.runtime.db.write(durable=False):
             decision = self._touch_and_hit(request, caller, limited=limited)
         if decision is not None and not decision.allowed:
             raise RateLimited("Too many requests", code="RATE_LIMITED",
@@ -291,14 +291,17 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
             if draft is not None:
                 draft.sink.abort()  # the head for detection stays
         paste = None
-        with self.runtime.db.write():
+        # Durable only when the row can go in now; otherwise the transaction
+        # holds counters alone and the row follows in a durable one.
+        inserts = pending is None and draft is not None and draft.language is not None
+        with self.runtime.db.write(durable=inserts):
             decision = self._touch_and_hit(request, caller, limited=True)
             if (decision is None or decision.allowed) and pending is None:
                 assert draft is not None
                 # Refusals are decided here, committed with the rate-limit hit.
                 if self.over_total_cap(caller):
                     pending = total_cap_error()
-                elif draft.language is not None:
+                elif inserts:
                     paste = self._insert(caller, self.pastes.random_id(), content,
                                          title=draft.title, language=draft.language,
                                          visibility=draft.visibility, permanent=draft.permanent,

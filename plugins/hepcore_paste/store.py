@@ -212,7 +212,8 @@ class PasteStore:
             "INSERT OR IGNORE INTO paste_orphans (storage_key, since) VALUES (?, ?)", (key, now))
 
     def add_view(self, paste_id: str) -> None:
-        self.db.write_one("UPDATE paste_pastes SET views = views + 1 WHERE id = ?", (paste_id,))
+        self.db.write_one("UPDATE paste_pastes SET views = views + 1 WHERE id = ?", (paste_id,),
+                          durable=False)
 
     def inline_content(self, paste_id: str) -> bytes | None:
         row = self.db.one("SELECT content FROM paste_pastes WHERE id = ?", (paste_id,))

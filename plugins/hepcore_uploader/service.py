@@ -243,7 +243,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         transaction: every authenticated request counts (U12).
         """
         actor = self.authenticate(request)
-        with self.runtime.db.write():
+        with self.runtime.db.write(durable=False):
             if actor.key is not None:
                 self.runtime.keys.touch(actor.key.id)
             decision = None

@@ -127,4 +127,5 @@ class ItemStore:
         return Item.from_row(row) if row else None
 
     def add_view(self, item_id: str) -> None:
-        self.db.write_one("UPDATE uploader_items SET views = views + 1 WHERE id = ?", (item_id,))
+        self.db.write_one("UPDATE uploader_items SET views = views + 1 WHERE id = ?", (item_id,),
+                          durable=False)

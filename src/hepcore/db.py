@@ -1,8 +1,14 @@
 """SQLite access: a reading connection per thread, one writing connection per
 process, WAL, short write transactions, migrations.
 
-Every connection runs in WAL mode with ``synchronous=NORMAL`` and a busy
-timeout, so several worker processes on one machine share one database file.
+Every connection runs in WAL mode with a busy timeout, so several worker
+processes on one machine share one database file. Write transactions are
+durable by default: they commit with ``synchronous=FULL`` (the WAL is synced
+before the commit returns), so a row that acknowledges an upload survives a
+power cut, as its bytes do. Writes whose loss is harmless (view counts,
+usage counters, rate-limit hits) ask for ``durable=False`` and commit with
+``synchronous=NORMAL``: they survive a crash of the process, not of the
+machine, and cost no disk sync.
 Calls made inside :meth:`Database.write` on the same thread share its
 transaction, which lets the quota store and a service's row insert commit
 together.
@@ -29,6 +35,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 BUSY_TIMEOUT_MS = 10_000
+NORMAL, FULL = 1, 2  # PRAGMA synchronous levels
 
 
 class WriteWouldBlock(BaseException):
@@ -62,6 +69,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._quick_writer: sqlite3.Connection | None = None
+        self._synchronous: dict[sqlite3.Connection, int] = {}
 
     def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -75,7 +83,16 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._all.append(conn)
+            self._synchronous[conn] = NORMAL
         return conn
+
+    def _synchronous_level(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """Set a writing connection's ``synchronous`` for the transaction about to
+        begin (SQLite refuses the change inside one), only when it differs."""
+        level = FULL if durable else NORMAL
+        if self._synchronous.get(conn) != level:
+            conn.execute(f"PRAGMA synchronous={level}")
+            self._synchronous[conn] = level
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -97,35 +114,48 @@ class Database:
             self._writer = self._connect()
         return self._writer
 
-    def write(self) -> _Write:
+    def write(self, *, durable: bool = True) -> _Write:
         """A write transaction on the process's writing connection, held by this
         thread until it ends; nested calls join it, and ``conn`` (so
         :meth:`one`, :meth:`all`, :meth:`execute`) is that connection meanwhile.
+
+        ``durable``: the commit is on disk when the block ends (see the module
+        docstring). ``durable=False`` is for writes whose loss in a power cut is
+        harmless. A non-durable call may join a durable transaction; a durable
+        one may not join a non-durable transaction (``RuntimeError``). Under
+        :meth:`no_wait` a durable write raises :class:`WriteWouldBlock`: it
+        waits for the disk, which an event loop must not do.
 
         Threads of this process queue on a mutex instead of SQLite's busy
         handler, which sleeps in steps of milliseconds; other processes still
         wait through busy_timeout. Use as ``with db.write() as conn:``.
         """
-        return _Write(self)
+        return _Write(self, durable)
 
-    def write_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    def write_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *,
+                  durable: bool = True) -> int:
         """Run one statement (without ``RETURNING``) as a write transaction of its
         own, queued like :meth:`write`, or in the open one; its row count.
 
-        Same effect as ``with db.write() as conn: conn.execute(sql, params)``,
-        in one statement instead of three: SQLite makes a lone statement a
-        transaction, and takes its write lock before reading anything.
+        Same effect as ``with db.write(durable=...) as conn: conn.execute(sql,
+        params)``, in one statement instead of three: SQLite makes a lone
+        statement a transaction, and takes its write lock before reading anything.
         """
         local = self._local
         conn = self.conn
         if local.depth:
+            _check_join(local, durable)
             return conn.execute(sql, params).rowcount
         no_wait = getattr(local, "no_wait", False)
+        if no_wait and durable:
+            raise WriteWouldBlock()
         if not self._write_lock.acquire(blocking=not no_wait):
             raise WriteWouldBlock()
         try:
             try:
-                return self._writer_for(no_wait).execute(sql, params).rowcount
+                writer = self._writer_for(no_wait)
+                self._synchronous_level(writer, durable)
+                return writer.execute(sql, params).rowcount
             except sqlite3.OperationalError as exc:
                 if no_wait and _is_busy(exc):
                     raise WriteWouldBlock() from None
@@ -181,6 +211,12 @@ class Database:
                 conn.close()
         self._local = threading.local()
         self._writer = self._quick_writer = None
+        self._synchronous = {}
+
+
+def _check_join(local: threading.local, durable: bool) -> None:
+    if durable and not local.durable:
+        raise RuntimeError("a durable write cannot join a non-durable transaction")
 
 
 class _NoWait:
@@ -204,10 +240,11 @@ class _Write:
     """The context manager of :meth:`Database.write` (a class, not a generator:
     this is on every request's path, and a generator-based one costs more)."""
 
-    __slots__ = ("_conn", "_db", "_depth")
+    __slots__ = ("_conn", "_db", "_depth", "_durable")
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, durable: bool) -> None:
         self._db = db
+        self._durable = durable
 
     def __enter__(self) -> sqlite3.Connection:
         db = self._db
@@ -215,13 +252,18 @@ class _Write:
         local = db._local
         depth = self._depth = local.depth
         if depth:  # join the open transaction
+            _check_join(local, self._durable)
             local.depth = depth + 1
             return local.active
         no_wait = getattr(local, "no_wait", False)
+        if no_wait and self._durable:
+            raise WriteWouldBlock()
         if not db._write_lock.acquire(blocking=not no_wait):
             raise WriteWouldBlock()
         try:
             conn = self._conn = db._writer_for(no_wait)
+            db._synchronous_level(conn, self._durable)
+            local.durable = self._durable
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             db._write_lock.release()

@@ -266,8 +266,9 @@ class KeyStore:
         return self.get(key_id)
 
     def touch(self, key_id: str) -> None:
-        """Count one authenticated request: ``last_used_at`` and ``request_count``."""
-        with self.db.write() as conn:
+        """Count one authenticated request: ``last_used_at`` and ``request_count``
+        (not durable: a power cut may lose the latest counts)."""
+        with self.db.write(durable=False) as conn:
             conn.execute(
                 "UPDATE api_keys SET last_used_at = ?, request_count = request_count + 1"
                 " WHERE id = ?", (self.clock(), key_id))
