@@ -36,15 +36,17 @@ test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 # System packages some tests drive:
-# openssl (test certificates), headless Chromium (the paste reader page) and
-# nginx (the deployment test). Installed when we can (root with apt-get);
-# otherwise those tests skip, unless HEPCORE_REQUIRE_BROWSER=1,
-# HEPCORE_REQUIRE_NGINX=1 and HEPCORE_REQUIRE_OPENSSL=1 (as in CI) make them fail.
+# openssl (test certificates), headless Chromium (the paste reader page),
+# nginx (the deployment test) and strace (the durability tests watch disk
+# syncs). Installed when we can (root with apt-get); otherwise those tests
+# skip, unless HEPCORE_REQUIRE_BROWSER=1, HEPCORE_REQUIRE_NGINX=1,
+# HEPCORE_REQUIRE_OPENSSL=1 and HEPCORE_REQUIRE_STRACE=1 (as in CI) make them fail.
 system-deps:
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

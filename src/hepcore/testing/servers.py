@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +54,13 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 @contextlib.contextmanager
 def run_server(data_dir: str | os.PathLike[str], kind: str = "wsgi", *, workers: int = 1,
                threads: int = 8, factory: str | None = None, app_dir: str | None = None,
-               extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+               extra_env: dict[str, str] | None = None,
+               wrapper: Sequence[str] = ()) -> Iterator[RunningServer]:
     """Run ``hepcore serve`` (``kind`` ``wsgi`` = gunicorn, ``asgi`` = uvicorn)
-    on a free loopback port until the block ends."""
+    on a free loopback port until the block ends. ``wrapper`` prefixes the
+    command (a tracer such as ``strace -f -o FILE``)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "hepcore", "--data", str(data_dir), "serve",
+    cmd = [*wrapper, sys.executable, "-m", "hepcore", "--data", str(data_dir), "serve",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--threads", str(threads)]
     if kind == "asgi":
