@@ -14,7 +14,7 @@ a) small uploads, requests/s: ``POST /upload`` of a 1 KiB file
    (``multipart/form-data``), a fixed count from a few client threads, each
    over its own keep-alive connection. Bare: the raw body to a temporary
    file, fsync, rename, directory fsync, ONE SQLite ``INSERT`` (WAL,
-   ``synchronous=NORMAL``). hepcore also authenticates the key, counts its
+   ``synchronous=FULL``: a durable row, as hepcore's). hepcore also authenticates the key, counts its
    use, rate-limits, parses the multipart body, hashes, sniffs and issues a
    unique slug.
 b) shortlink redirects, requests/s: ``GET /<ID>`` of shortlinks (made with
