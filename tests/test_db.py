@@ -108,12 +108,11 @@ def test_nested_write_joins_the_outer_transaction(db: Database, db_path: Path) -
 
 
 def test_error_in_nested_write_rolls_back_everything(db: Database) -> None:
-    with pytest.raises(RuntimeError):
-        with db.write() as conn:
-            conn.execute("INSERT INTO things VALUES ('outer')")
-            with db.write() as inner:
-                inner.execute("INSERT INTO things VALUES ('inner')")
-                raise RuntimeError("inner failure")
+    with pytest.raises(RuntimeError), db.write() as conn:
+        conn.execute("INSERT INTO things VALUES ('outer')")
+        with db.write() as inner:
+            inner.execute("INSERT INTO things VALUES ('inner')")
+            raise RuntimeError("inner failure")
     assert names(db) == []
     assert not db.in_transaction
     with db.write() as conn:
@@ -122,22 +121,20 @@ def test_error_in_nested_write_rolls_back_everything(db: Database) -> None:
 
 
 def test_error_after_a_nested_write_also_undoes_it(db: Database) -> None:
-    with pytest.raises(RuntimeError):
-        with db.write() as conn:
-            with db.write() as inner:
-                inner.execute("INSERT INTO things VALUES ('inner')")
-            conn.execute("INSERT INTO things VALUES ('outer')")
-            raise RuntimeError("outer failure")
+    with pytest.raises(RuntimeError), db.write() as conn:
+        with db.write() as inner:
+            inner.execute("INSERT INTO things VALUES ('inner')")
+        conn.execute("INSERT INTO things VALUES ('outer')")
+        raise RuntimeError("outer failure")
     assert names(db) == []
 
 
 def test_error_that_ends_the_transaction_itself_propagates(db: Database) -> None:
     db.execute("CREATE TRIGGER veto BEFORE INSERT ON things WHEN NEW.name = 'veto'"
                " BEGIN SELECT RAISE(ROLLBACK, 'vetoed'); END")
-    with pytest.raises(sqlite3.IntegrityError, match="vetoed"):
-        with db.write() as conn:
-            conn.execute("INSERT INTO things VALUES ('first')")
-            conn.execute("INSERT INTO things VALUES ('veto')")
+    with pytest.raises(sqlite3.IntegrityError, match="vetoed"), db.write() as conn:
+        conn.execute("INSERT INTO things VALUES ('first')")
+        conn.execute("INSERT INTO things VALUES ('veto')")
     assert names(db) == []
     with db.write() as conn:
         conn.execute("INSERT INTO things VALUES ('next')")
@@ -149,11 +146,10 @@ def test_failed_commit_rolls_back_and_keeps_the_connection_usable(db: Database) 
     db.execute("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id)"
                " DEFERRABLE INITIALLY DEFERRED)")
     used: list[sqlite3.Connection] = []
-    with pytest.raises(sqlite3.IntegrityError):
-        with db.write() as conn:
-            used.append(conn)
-            conn.execute("INSERT INTO things VALUES ('lost')")
-            conn.execute("INSERT INTO child VALUES (42)")  # checked only at COMMIT
+    with pytest.raises(sqlite3.IntegrityError), db.write() as conn:
+        used.append(conn)
+        conn.execute("INSERT INTO things VALUES ('lost')")
+        conn.execute("INSERT INTO child VALUES (42)")  # checked only at COMMIT
     assert not used[0].in_transaction and not db.in_transaction
     assert names(db) == []
     with db.write() as conn:
@@ -188,9 +184,8 @@ def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> 
     held.wait(10)
     try:
         with db.no_wait():
-            with pytest.raises(WriteWouldBlock):
-                with db.write(durable=False):
-                    pass
+            with pytest.raises(WriteWouldBlock), db.write(durable=False):
+                pass
             with pytest.raises(WriteWouldBlock):
                 db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
     finally:
@@ -211,9 +206,8 @@ def test_no_wait_refuses_at_once_when_another_process_holds_the_write(
             conn.execute("INSERT INTO things VALUES ('other')")
             started = time.monotonic()
             with db.no_wait():
-                with pytest.raises(WriteWouldBlock):
-                    with db.write(durable=False):
-                        pass
+                with pytest.raises(WriteWouldBlock), db.write(durable=False):
+                    pass
                 with pytest.raises(WriteWouldBlock):
                     db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
             assert time.monotonic() - started < 1  # not after the busy timeout
@@ -242,10 +236,9 @@ def test_durable_writes_commit_with_full_sync_and_counters_with_normal(db: Datab
 
 
 def test_a_durable_write_cannot_join_a_non_durable_one(db: Database) -> None:
-    with pytest.raises(RuntimeError, match="durable"):
-        with db.write(durable=False) as conn:
-            conn.execute("INSERT INTO things VALUES ('lost')")
-            db.write_one("INSERT INTO things VALUES ('also lost')")
+    with pytest.raises(RuntimeError, match="durable"), db.write(durable=False) as conn:
+        conn.execute("INSERT INTO things VALUES ('lost')")
+        db.write_one("INSERT INTO things VALUES ('also lost')")
     with db.write() as conn:  # the other way round joins
         conn.execute("INSERT INTO things VALUES ('outer')")
         db.write_one("INSERT INTO things VALUES ('inner')", durable=False)
@@ -257,9 +250,8 @@ def test_a_durable_write_cannot_join_a_non_durable_one(db: Database) -> None:
 def test_no_wait_refuses_a_durable_write_even_when_nobody_holds_the_lock(db: Database) -> None:
     """A durable commit waits for the disk, which code on an event loop must not do."""
     with db.no_wait():
-        with pytest.raises(WriteWouldBlock):
-            with db.write():
-                pass
+        with pytest.raises(WriteWouldBlock), db.write():
+            pass
         with pytest.raises(WriteWouldBlock):
             db.write_one("INSERT INTO things VALUES ('refused')")
         assert not db.in_transaction

@@ -30,7 +30,7 @@ MIB = 1024 * 1024
 
 def site_block() -> str:
     text = DOCS.read_text()
-    match = re.search(r"<!-- nginx-site -->\n```nginx\n(.*?)```", text, re.S)
+    match = re.search(r"<!-- nginx-site -->\n```nginx\n(.*?)```", text, re.DOTALL)
     assert match, "docs/deploying.md lost its nginx site block"
     return match.group(1)
 

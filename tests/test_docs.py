@@ -53,21 +53,21 @@ EXAMPLES = DOCS / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
-import cli_command  # noqa: E402
-import embed_app  # noqa: E402
-import embed_config  # noqa: E402
-import event_log  # noqa: E402
-import inspect_upload  # noqa: E402
-import limit_store  # noqa: E402
-import misspelt_hook  # noqa: E402
-import session_actor  # noqa: E402
-import status_service  # noqa: E402
-import storage_backend  # noqa: E402
-import token_verifier  # noqa: E402
-import turnstile_captcha  # noqa: E402
+import cli_command
+import embed_app
+import embed_config
+import event_log
+import inspect_upload
+import limit_store
+import misspelt_hook
+import session_actor
+import status_service
+import storage_backend
+import token_verifier
+import turnstile_captcha
 
 # The contract suites of docs/plugins.md, collected and run here.
-from backend_contracts import (  # noqa: E402
+from backend_contracts import (
     TestMemoryQuotaStore,
     TestMemoryRateLimiter,
     TestMemoryStorage,
@@ -78,7 +78,7 @@ __all__ = ["TestMemoryQuotaStore", "TestMemoryRateLimiter", "TestMemoryStorage",
            "TestSignedUploadTokens"]
 
 INCLUDE_RE = re.compile(
-    r"<!-- include: (?P<path>\S+) -->\n```[a-z]*\n(?P<body>.*?)^```$", re.S | re.M)
+    r"<!-- include: (?P<path>\S+) -->\n```[a-z]*\n(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
 PNG_1PX = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
     b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
@@ -97,7 +97,7 @@ def hook_names() -> list[str]:
 
 def sections(text: str) -> dict[str, str]:
     """``## heading`` -> the text up to the next ``## `` heading."""
-    parts = re.split(r"^## +(.+?)\s*$", text, flags=re.M)
+    parts = re.split(r"^## +(.+?)\s*$", text, flags=re.MULTILINE)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
@@ -206,7 +206,7 @@ def test_included_code_blocks_equal_their_files() -> None:
 
 
 def test_entry_point_snippet_is_how_the_uploader_is_registered() -> None:
-    blocks = re.findall(r"```toml\n(.*?)```", doc("plugins.md"), re.S)
+    blocks = re.findall(r"```toml\n(.*?)```", doc("plugins.md"), re.DOTALL)
     ours = tomllib.loads((ROOT / "pyproject.toml").read_text())
     in_tree = ours["project"]["entry-points"]["hepcore"]
     assert in_tree["uploader"] == "hepcore_uploader"

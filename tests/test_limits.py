@@ -80,10 +80,9 @@ def test_quota_holds_across_two_database_objects(db_path: Path) -> None:
 
 def test_quota_charge_rolls_back_with_the_callers_transaction(db: Database) -> None:
     quotas = SQLiteQuotaStore(db)
-    with pytest.raises(RuntimeError):
-        with db.write():
-            quotas.charge("cdn:acc", 500, limit_bytes=1000)
-            raise RuntimeError("the row this charge pays for failed")
+    with pytest.raises(RuntimeError), db.write():
+        quotas.charge("cdn:acc", 500, limit_bytes=1000)
+        raise RuntimeError("the row this charge pays for failed")
     assert quotas.usage("cdn:acc") == Usage(0, 0)
 
 

@@ -150,11 +150,10 @@ class FullDisk:
 @pytest.mark.parametrize("chunk", [1000, 100_000])  # written inline / by the helper thread
 def test_disk_error_mid_stream_raises_storage_error_and_leaves_nothing(
         local: LocalStorage, chunk: int) -> None:
-    with pytest.raises(StorageError, match="No space left on device"):
-        with local.writer() as writer:
-            writer._fh = FullDisk(writer._fh, budget=int(chunk * 2.5))  # type: ignore[attr-defined]
-            for _ in range(10):
-                writer.write(b"z" * chunk)
+    with pytest.raises(StorageError, match="No space left on device"), local.writer() as writer:
+        writer._fh = FullDisk(writer._fh, budget=int(chunk * 2.5))  # type: ignore[attr-defined]
+        for _ in range(10):
+            writer.write(b"z" * chunk)
     assert writer.aborted
     assert writer.size < 10 * chunk
     assert tmp_entries(local) == []

@@ -496,7 +496,7 @@ def _add_plugin_commands(sub: Any, blocked: Sequence[str] = ()) -> None:
 
     try:
         pm = make_plugin_manager(blocked)
-    except Exception as exc:  # a broken plugin must not take the admin CLI down
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the admin CLI down
         print(f"hepcore: plugin commands unavailable: {exc}", file=sys.stderr)
         return
     pm.hook.hepcore_cli_commands(subparsers=sub)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Callable
 
 Clock = Callable[[], float]
 """A function returning the current UNIX time in seconds."""

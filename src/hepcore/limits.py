@@ -86,11 +86,11 @@ class SQLiteRateLimiter:
             # Triggers keep rate_counts in step with rate_hits.
             row = conn.execute("SELECT n FROM rate_counts WHERE scope = ?", (scope,)).fetchone()
             kept = row[0] if row else 0
-            if kept and (kept >= longest_count or kept % self.PRUNE_EVERY == 0):
-                if conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
-                                (scope, now - longest)).rowcount:
-                    (kept,) = conn.execute("SELECT n FROM rate_counts WHERE scope = ?",
-                                           (scope,)).fetchone()
+            if kept and (kept >= longest_count or kept % self.PRUNE_EVERY == 0) and \
+                    conn.execute("DELETE FROM rate_hits WHERE scope = ? AND ts <= ?",
+                                 (scope, now - longest)).rowcount:
+                (kept,) = conn.execute("SELECT n FROM rate_counts WHERE scope = ?",
+                                       (scope,)).fetchone()
             for limit in limits:
                 since = now - limit.period
                 if limit.period >= longest:

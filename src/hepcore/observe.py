@@ -48,7 +48,7 @@ WEBHOOKS = Counter("hepcore_webhook_deliveries_total", "Webhook delivery attempt
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_SECRET_PARAM = re.compile(r"token|secret|key", re.I)
+_SECRET_PARAM = re.compile(r"token|secret|key", re.IGNORECASE)
 # One encoder for every log line: json.dumps with separators builds a new one per call.
 _LINE = json.JSONEncoder(separators=(",", ":"))
 

@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO, Self
 
 from .errors import BodyTooLarge, StorageError
 
@@ -120,10 +120,10 @@ class ObjectWriter(ABC):
         self.aborted = True
         self._abort()
 
-    def __enter__(self) -> ObjectWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if not self.committed:
             self.abort()
 
@@ -251,7 +251,7 @@ class _LocalWriter(ObjectWriter):
         self._written = 0
         self._flushed = 0
         try:
-            self._fh: IO[bytes] = open(self._tmp_path, "xb", buffering=0)
+            self._fh: IO[bytes] = open(self._tmp_path, "xb", buffering=0)  # noqa: SIM115 - closed by commit/abort
         except OSError as exc:
             raise StorageError(f"cannot create temporary file: {exc.strerror}") from exc
 
@@ -368,10 +368,10 @@ class _RangeFile:
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> _RangeFile:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -414,7 +414,7 @@ class LocalStorage(Storage):
 
     def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
         try:
-            fh = open(self.path_of(key), "rb")
+            fh = open(self.path_of(key), "rb")  # noqa: SIM115 - returned to the caller
         except (IsADirectoryError, NotADirectoryError):
             raise _no_object(key) from None
         if start:

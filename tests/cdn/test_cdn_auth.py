@@ -8,12 +8,12 @@ import re
 import falcon.testing
 import pytest
 from cdnkit import rows, upload
-from hepcore_cdn.keys import create_key
-from hepcore_cdn.service import public_id
 
 from hepcore import Account, Runtime
 from hepcore.errors import ConfigError
 from hepcore.tokens import hash_token
+from hepcore_cdn.keys import create_key
+from hepcore_cdn.service import public_id
 
 INVALID = {"error": "invalid_auth"}
 API_ROUTES = [

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import falcon.testing
 import pytest
 from cdnkit import MB, CdnHost, batch, path_of, post_files, rows, stored_files, usage
-from hepcore_cdn.batch import Incoming
-from hepcore_cdn.service import CdnService
 from httpkit import call, multipart
 
 from hepcore import Account, Runtime
 from hepcore.web import create_app
+from hepcore_cdn.batch import Incoming
+from hepcore_cdn.service import CdnService
 
 
 def service_of(runtime: Runtime) -> CdnService:

@@ -23,7 +23,6 @@ from typing import Any
 import falcon.testing
 from apifuzz import fuzz, load_schema, validate_document
 from cdnkit import CdnHost, Origin, upload
-from hepcore_cdn.keys import create_key
 from httpkit import call as call_raw
 from httpkit import png_bytes
 from hypothesis import HealthCheck, given, settings
@@ -44,6 +43,7 @@ from hepcore.inspection import Rejection, UploadCandidate
 from hepcore.outbound import Fetcher
 from hepcore.runtime import build_runtime
 from hepcore.web import create_app
+from hepcore_cdn.keys import create_key
 
 REVOKE = ("POST /api/v4/revoke", "POST /api/v4/revoke.json")
 FEW_EXAMPLES = 5

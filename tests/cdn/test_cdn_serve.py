@@ -11,11 +11,11 @@ from xml.etree import ElementTree
 import falcon.testing
 import pytest
 from cdnkit import CdnHost, path_of, upload
-from hepcore_cdn.service import CdnService
 
 from hepcore import Account, Runtime
 from hepcore.errors import QuotaExceeded
 from hepcore.testing import FakeClock
+from hepcore_cdn.service import CdnService
 
 CACHE = "max-age=31536000, public"
 RANDOM_ID = "0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6"

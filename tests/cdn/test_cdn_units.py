@@ -8,14 +8,14 @@ import uuid
 
 import pytest
 from cdnkit import UUID7_RE
-from hepcore_cdn.names import extension, filename_from_url, renamed, sanitize, storage_key
-from hepcore_cdn.store import uuid7
-from hepcore_cdn.types import detect_type, normalise_declared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hepcore.outbound import human_size
 from hepcore.storage import check_key
+from hepcore_cdn.names import extension, filename_from_url, renamed, sanitize, storage_key
+from hepcore_cdn.store import uuid7
+from hepcore_cdn.types import detect_type, normalise_declared
 
 
 @pytest.mark.parametrize(("n", "text"), [

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from conftest import Upload
-from hepcore_images.formats import PixelBudget, TooLarge, decode_all
 from PIL import GifImagePlugin, Image
 
 from hepcore import Runtime
+from hepcore_images.formats import PixelBudget, TooLarge, decode_all
 
 FRAME_LIMIT = {"max_megapixels": 1, "max_total_megapixels": 2, "max_frames": 5}
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import falcon.testing
 import pytest
-from hepcore_phash.phash import distance, phash
 from httpkit import multipart
 from PIL import Image, ImageDraw
 
@@ -21,6 +20,7 @@ from hepcore import Account, Config, Runtime, ServiceConfig, build_runtime
 from hepcore.cli import main
 from hepcore.testing import FakeClock
 from hepcore.web import create_app
+from hepcore_phash.phash import distance, phash
 
 REJECTED = {"ok": False, "code": "nsfw_rejected",
             "error": "Explicit content detected. This image cannot be hosted."}

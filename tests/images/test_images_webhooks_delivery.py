@@ -17,13 +17,13 @@ from typing import Any
 
 import falcon.testing
 import pytest
-from hepcore_images.webhooks import Webhooks
 from httpkit import multipart
 from PIL import Image
 
 from hepcore import Account, Config, Runtime, ServiceConfig
 from hepcore.clock import iso_ms
 from hepcore.testing import FakeClock
+from hepcore_images.webhooks import Webhooks
 
 PUBLIC_BASE = "https://upload.fixitfy.com.tr"
 TIMEOUT = 0.5  # the 8 s of the spec, shortened for the slow-receiver tests

@@ -17,7 +17,6 @@ from typing import Any
 import falcon.testing
 import pytest
 from apifuzz import fuzz, validate_document
-from hepcore_login.service import issue_link_token
 from schemathesis import GenerationMode
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
@@ -25,6 +24,7 @@ from hepcore import Account, Config, Runtime, ServiceConfig, build_runtime
 from hepcore.config import load_config
 from hepcore.testing import FakeClock
 from hepcore.web import create_app
+from hepcore_login.service import issue_link_token
 
 OTHER_PLUGINS = ["uploader", "cdn", "images", "phash_blocklist"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+
 from hepcore_paste.detect import CURATED, MAX_BYTES, PLAINTEXT, detect, explain
 
 # A generous bound: these tests check answers, not speed (a loaded CI runner

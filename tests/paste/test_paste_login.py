@@ -4,9 +4,9 @@ session cookie, and the session hook the paste service uses."""
 from __future__ import annotations
 
 import pytest
-from hepcore_login.service import LINK_MAX_AGE, SESSION_MAX_AGE, issue_link_token
 
 from hepcore import BytesBody, Request
+from hepcore_login.service import LINK_MAX_AGE, SESSION_MAX_AGE, issue_link_token
 
 
 def plain(cookie: str) -> Request:

@@ -8,9 +8,9 @@ import re
 
 import pytest
 from conftest import bearer
-from hepcore_paste.store import ORPHAN_GRACE
 
 from hepcore.serving import SANDBOX_CSP
+from hepcore_paste.store import ORPHAN_GRACE
 
 DAY = 86400
 CSP = re.compile(r"default-src 'none'; style-src 'nonce-([A-Za-z0-9_-]{16,})'; img-src 'self'"

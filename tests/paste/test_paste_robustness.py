@@ -13,13 +13,13 @@ from contextlib import contextmanager
 
 import pytest
 from conftest import Captcha, bearer
-from hepcore_paste.render import HighlightCache, _formatter, plain_block
-from hepcore_paste.store import ORPHAN_GRACE
 from pygments import highlight
 from pygments.lexers import TextLexer
 
 from hepcore import BytesBody, Request
 from hepcore.maintenance import check
+from hepcore_paste.render import HighlightCache, _formatter, plain_block
+from hepcore_paste.store import ORPHAN_GRACE
 
 API = "/api/v1/snippets"
 BIG = "".join(f"line {n}: <tag> & \"quoted\"\n" for n in range(6000))  # ~170 KB: a file

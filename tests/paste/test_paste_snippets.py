@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import bearer
-from hepcore_paste.store import ORPHAN_GRACE
 
 from hepcore.clock import iso_ms
+from hepcore_paste.store import ORPHAN_GRACE
 
 DAY = 86400
 API = "/api/v1/snippets"

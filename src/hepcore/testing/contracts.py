@@ -121,9 +121,8 @@ class StorageContract:
                 consumed.append(i)
                 yield b"x" * 400
 
-        with pytest.raises(BodyTooLarge) as info:
-            with storage.writer(max_size=1000) as writer:
-                writer.write_all(body())
+        with pytest.raises(BodyTooLarge) as info, storage.writer(max_size=1000) as writer:
+            writer.write_all(body())
         # The third chunk passes 1000 bytes: nothing after it is read.
         assert consumed == [0, 1, 2]
         assert info.value.limit == 1000
@@ -180,10 +179,9 @@ class StorageContract:
         with storage.writer() as writer:
             writer.write(b"never committed")
         assert writer.aborted
-        with pytest.raises(RuntimeError):
-            with storage.writer() as writer:
-                writer.write(b"the caller failed mid-way")
-                raise RuntimeError("caller failure")
+        with pytest.raises(RuntimeError), storage.writer() as writer:
+            writer.write(b"the caller failed mid-way")
+            raise RuntimeError("caller failure")
         assert list(storage.keys()) == []
 
     def test_commit_twice_fails(self, storage: Storage) -> None:

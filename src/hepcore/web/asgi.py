@@ -53,7 +53,7 @@ class AsgiBody:
     """The ASGI request stream as a blocking :class:`~hepcore.http.BodyReader`
     for code running in a worker thread: each read is one hop to the loop."""
 
-    __slots__ = ("_stream", "_loop")
+    __slots__ = ("_loop", "_stream")
 
     def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._stream = stream

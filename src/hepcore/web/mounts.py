@@ -111,6 +111,6 @@ def request_host(req: Any, trust_proxy: bool) -> str:
         return ""
     try:
         host = req.forwarded_host if trust_proxy else req.host
-    except Exception:
+    except Exception:  # noqa: BLE001 - a malformed Host must not break the error path
         return ""
     return (host or "").split(":", 1)[0].lower()
