@@ -1,5 +1,5 @@
 # make serve: set up and serve the example host on http://127.0.0.1:8000
-# make test:  set up and run the test suite
+# make test:  set up, lint (ruff) and run the test suite
 # make bench: every benchmark in bench/, one after the other (bench/RESULTS.md)
 PYTHON ?= python3
 VENV ?= .venv
@@ -33,6 +33,7 @@ serve-asgi: setup
 	$(BIN)/hepcore --data $(DATA) serve --asgi --port $(PORT) --app-dir examples/host --factory app:get_app
 
 test: setup system-deps
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q
 
 # System packages some tests drive:
