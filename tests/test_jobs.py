@@ -117,6 +117,31 @@ def test_a_job_held_by_another_process_is_skipped_here(tmp_path: Path) -> None:
     assert ran == [1]
 
 
+def test_a_wake_while_another_process_runs_the_job_runs_it_here_once_that_ends(
+        tmp_path: Path) -> None:
+    """Work committed here while another worker delivers is not left for the
+    next tick: the woken job runs as soon as the other process lets go."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    jobs = Jobs(tmp_path)
+    ran = threading.Event()
+    jobs.every("purge", 3600, ran.set)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        jobs.start()
+        jobs.wake("purge")
+        assert not ran.wait(1.5)  # held elsewhere: skipped, not queued behind the lock
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    try:
+        assert ran.wait(10)  # long before the hour-long tick
+    finally:
+        jobs.stop()
+
+
 def test_a_thread_that_outlives_stop_does_not_run_beside_a_restart(tmp_path: Path) -> None:
     jobs = Jobs(tmp_path)
     runs: list[tuple[float, int]] = []

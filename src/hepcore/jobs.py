@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("hepcore.jobs")
+RETRY_SECONDS = 0.2  # how soon a woken job tries again while another process runs it
 
 
 @dataclass
@@ -63,7 +64,9 @@ class Jobs:
         return sorted(self._jobs)
 
     def wake(self, name: str) -> None:
-        """Ask for ``name`` to run soon instead of at its next tick (no-op if not started)."""
+        """Ask for ``name`` to run soon instead of at its next tick (no-op if not
+        started). If another process is running it, this process runs it as soon
+        as that run ends, so work committed meanwhile is not left for the next tick."""
         job = self._jobs.get(name)
         if job is not None:
             job.wake_event.set()
@@ -113,21 +116,29 @@ class Jobs:
     def _loop(self, job: Job, stopping: threading.Event, wake: threading.Event) -> None:
         # A short first delay lets every worker finish starting before the first run.
         delay = min(job.seconds, 1.0)
+        pending = False
         while not stopping.is_set():
-            wake.wait(delay)
+            pending = wake.wait(delay) or pending
             wake.clear()
             if stopping.is_set():
                 return
-            delay = job.seconds
-            self._tick(job)
+            ran = self._tick(job)
+            # A wake-up that found the job running in another process (which
+            # may have looked before this process's new work was committed)
+            # tries again shortly instead of at the next tick.
+            pending = pending and not ran
+            delay = min(job.seconds, RETRY_SECONDS) if pending else job.seconds
 
-    def _tick(self, job: Job) -> None:
+    def _tick(self, job: Job) -> bool:
+        """Run the job unless another process is running it; whether it ran here."""
         try:
             with self._lock(job.name, blocking=False) as held:
                 if held:
                     job.fn()
+                return held
         except Exception:
             log.exception("job %s failed; it runs again in %.0f s", job.name, job.seconds)
+            return True
 
     @contextmanager
     def _lock(self, name: str, *, blocking: bool) -> Iterator[bool]:
