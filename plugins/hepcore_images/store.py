@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hepcore.clock import Clock
-from hepcore.db import Database
+from hepcore.db import Database, first_free_millisecond
 
 
 @dataclass(frozen=True)
@@ -52,18 +52,7 @@ class UploadStore:
         """Insert inside the caller's write transaction; the creation time is the
         first free millisecond from now for this account. Raises
         :class:`sqlite3.IntegrityError` when a live upload has the same hash."""
-        created = round(self.clock(), 3)
-        taken = conn.execute(
-            "SELECT created_at FROM images_uploads WHERE account_id = ? AND created_at >= ?"
-            " ORDER BY created_at", (account_id, created))
-        try:
-            for (value,) in taken:
-                if value == created:
-                    created = round(created + 0.001, 3)
-                elif value > created:
-                    break
-        finally:
-            taken.close()
+        created = first_free_millisecond(conn, "images_uploads", account_id, self.clock())
         conn.execute(
             "INSERT INTO images_uploads (filename, account_id, key_id, mime, size, width, height,"
             " hash_sha256, stored_sha256, storage_key, delete_token_hash, created_at)"

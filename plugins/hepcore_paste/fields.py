@@ -15,6 +15,7 @@ VISIBILITIES = ("public", "unlisted", "private")
 TITLE_MAX = 200
 LANGUAGE_MAX = 32
 UNSET: Any = object()
+PRIVATE_NEEDS_SIGN_IN = "Sign in to create private pastes"
 
 
 def size_in_mb(limit: int) -> str:

@@ -40,6 +40,7 @@ from .content import ContentSink, ContentTooLarge, InvalidUtf8
 from .detect import detect
 from .fields import (
     MIB,
+    PRIVATE_NEEDS_SIGN_IN,
     UNSET,
     PasteFields,
     check_visibility,
@@ -60,7 +61,6 @@ log = logging.getLogger("hepcore.paste")
 DAY = 86400.0
 NOT_APPROVED = "Your account is not approved for paste creation"
 TOTAL_CAP_MESSAGE = "You've reached your snippet limit. Delete a few or upgrade to Prime."
-PRIVATE_NEEDS_SIGN_IN = "Sign in to create private pastes"
 PURGE_JOB = "paste.purge"
 # Highlighting costs ~5 us and ~14 bytes of HTML per byte of content; larger
 # pastes are shown as escaped plain text, which costs little.
@@ -334,17 +334,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         visibility = check_visibility(fields.visibility, default_visibility)
         if visibility == "private" and not self.signed_in_owner(request, caller):
             raise BadRequest(PRIVATE_NEEDS_SIGN_IN)
-        sink = self.new_sink(cap)
-        try:
-            sink.feed_text(fields.content)
-            sink.finish()
-        except ContentTooLarge:
-            raise too_large(cap) from None
-        except InvalidUtf8:
-            raise BadRequest("Paste content must be valid UTF-8") from None
-        except BaseException:
-            sink.abort()  # a spilled temporary file must not outlive the request
-            raise
+        sink = self.filled_sink(cap, fields.content)
         fields.content = None  # the sink holds it now
         return Draft(sink, normal_title(fields.title), normal_language(fields.language),
                      visibility, caller.plan == "prime" and fields.is_permanent is True)
@@ -353,6 +343,22 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         """Step 6 (anonymous only)."""
         if token is UNSET or not token or self.runtime.verify_captcha(token, request) is not True:
             raise BadRequest("Captcha failed. Try again.")
+
+    def filled_sink(self, cap: int, text: str) -> ContentSink:
+        """A sink holding ``text``: 413 above ``cap``, 400 when it is not valid
+        UTF-8; on any failure nothing (no spilled temporary file) is left behind."""
+        sink = self.new_sink(cap)
+        try:
+            sink.feed_text(text)
+            sink.finish()
+        except ContentTooLarge:
+            raise too_large(cap) from None
+        except InvalidUtf8:
+            raise BadRequest("Paste content must be valid UTF-8") from None
+        except BaseException:
+            sink.abort()
+            raise
+        return sink
 
     def new_sink(self, cap: int) -> ContentSink:
         return ContentSink(self.runtime.storage, cap=cap, inline_max=self.inline_max)

@@ -13,8 +13,9 @@ from hepcore.envelope import OkEnvelope
 from hepcore.errors import BadRequest, InternalError, NotFound, ServiceError, StorageError
 from hepcore.http import Request, Response
 
-from .content import ContentTooLarge, InvalidUtf8
+from .content import InvalidUtf8
 from .fields import (
+    PRIVATE_NEEDS_SIGN_IN,
     UNSET,
     PasteFields,
     check_visibility,
@@ -22,7 +23,6 @@ from .fields import (
     normal_language,
     normal_title,
     read_json_object,
-    too_large,
 )
 from .store import NewContent, Paste
 
@@ -115,21 +115,11 @@ class SnippetRoutes:
             visibility = check_visibility(fields.visibility, paste.visibility)
             if visibility == "private" and paste.visibility != "private" and \
                     not self.signed_in_owner(request, caller):
-                raise BadRequest("Sign in to create private pastes")
+                raise BadRequest(PRIVATE_NEEDS_SIGN_IN)
             changes["visibility"] = visibility
         sink = None
         if fields.content is not UNSET:
-            sink = self.new_sink(cap)
-            try:
-                sink.feed_text(fields.content)
-                sink.finish()
-            except ContentTooLarge:
-                raise too_large(cap) from None
-            except InvalidUtf8:
-                raise BadRequest("Paste content must be valid UTF-8") from None
-            except BaseException:
-                sink.abort()
-                raise
+            sink = self.filled_sink(cap, fields.content)
             fields.content = None
         try:
             if fields.title is not UNSET:

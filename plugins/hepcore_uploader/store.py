@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from hepcore.clock import URLSAFE, Clock, random_string
-from hepcore.db import Database
+from hepcore.db import Database, first_free_millisecond
 
 SLUG_LENGTH = 9
 
@@ -77,20 +77,7 @@ class ItemStore:
                              (slug, item_id))
         except sqlite3.IntegrityError:
             return None
-        # The first free millisecond from now: one indexed scan over the taken
-        # ones, in order, instead of a query per taken millisecond.
-        created = round(self.clock(), 3)
-        taken = conn.execute(
-            "SELECT created_at FROM uploader_items WHERE account_id = ? AND created_at >= ?"
-            " ORDER BY created_at", (account_id, created))
-        try:
-            for (value,) in taken:
-                if value == created:
-                    created = round(created + 0.001, 3)
-                elif value > created:
-                    break
-        finally:
-            taken.close()
+        created = first_free_millisecond(conn, "uploader_items", account_id, self.clock())
         conn.execute(
             "INSERT INTO uploader_items (id, slug, account_id, kind, link, name, type, size,"
             " sha256, width, height, storage_key, created_at)"

@@ -214,6 +214,28 @@ class Database:
         self._synchronous = {}
 
 
+def first_free_millisecond(conn: sqlite3.Connection, table: str, account_id: str,
+                           now: float) -> float:
+    """The first millisecond from ``now`` that no row of ``table`` (a trusted
+    name with ``account_id`` and ``created_at`` columns, indexed together) of the
+    account has as ``created_at``: unique creation times keep ``before``
+    cursors from skipping rows. One indexed scan over the taken ones, in order;
+    call it inside the write transaction that inserts."""
+    created = round(now, 3)
+    taken = conn.execute(
+        f"SELECT created_at FROM {table} WHERE account_id = ? AND created_at >= ?"
+        " ORDER BY created_at", (account_id, created))
+    try:
+        for (value,) in taken:
+            if value == created:
+                created = round(created + 0.001, 3)
+            elif value > created:
+                break
+    finally:
+        taken.close()
+    return created
+
+
 def _check_join(local: threading.local, durable: bool) -> None:
     if durable and not local.durable:
         raise RuntimeError("a durable write cannot join a non-durable transaction")
