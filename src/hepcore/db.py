@@ -9,6 +9,7 @@ power cut, as its bytes do. Writes whose loss is harmless (view counts,
 usage counters, rate-limit hits) ask for ``durable=False`` and commit with
 ``synchronous=NORMAL``: they survive a crash of the process, not of the
 machine, and cost no disk sync.
+
 Calls made inside :meth:`Database.write` on the same thread share its
 transaction, which lets the quota store and a service's row insert commit
 together.
