@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import re
@@ -171,15 +173,50 @@ def test_metrics_add_up_over_every_gunicorn_worker(tmp_path: Path) -> None:
     assert metric(text, "hepcore_requests_total", service="uploader", status="404") == not_found
 
 
+FORWARDED = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Ssl": "on", "X-Forwarded-Host": "evil.example",
+             "SCRIPT_NAME": "/evil"}
+
+
+def _shorten_through(data: Path, kind: str) -> tuple[str, dict]:
+    """A shortlink made through a real server with every forwarding header set;
+    the URL the uploader answered with and the request's access-log line."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--data", str(data), "accounts", "create", "fwd"]) == 0
+        assert main(["--data", str(data), "keys", "create", "--service", "uploader",
+                     "--account", "fwd"]) == 0
+    token = out.getvalue().strip().splitlines()[-1]
+    with run_server(data, kind, workers=1, threads=2) as server:
+        r = requests.post(server.url + "/upload", timeout=10, data={"link": "https://example.com/"},
+                          headers={"Authorization": token, **FORWARDED})
+        assert r.status_code == 200, r.text
+        log = server.log_path.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+    mine = [line for line in lines if line["path"] == "/upload"]
+    assert len(mine) == 1
+    return r.json()["url"], mine[0]
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_forwarded_headers_count_only_with_trust_proxy(tmp_path: Path, kind: str) -> None:
+    # Neither server may act on them on its own (gunicorn trusts loopback peers
+    # by default): [server] trust_proxy alone decides.
     data = tmp_path / "host"
     assert main(["--data", str(data), "init"]) == 0  # trust_proxy = false
-    with run_server(data, kind, workers=1, threads=2) as server:
-        requests.get(server.url + "/who-is-it", timeout=10, headers={
-            "X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"})
-        log = server.log_path.read_text()
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
-    mine = [line for line in lines if line["path"] == "/who-is-it"]
-    assert mine and mine[0]["client"] == "127.0.0.1"
+    url, line = _shorten_through(data, kind)
+    assert url.startswith("http://127.0.0.1:") and "evil" not in url
+    assert line["client"] == "127.0.0.1"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_forwarded_headers_are_honoured_with_trust_proxy(tmp_path: Path, kind: str) -> None:
+    data = tmp_path / "host"
+    assert main(["--data", str(data), "init"]) == 0
+    config = data / "hepcore.toml"
+    config.write_text(config.read_text().replace("trust_proxy = false", "trust_proxy = true", 1))
+    url, line = _shorten_through(data, kind)
+    assert url.startswith("https://evil.example/")
+    assert line["client"] == "198.51.100.7"

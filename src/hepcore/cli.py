@@ -126,8 +126,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=config.log_level, timeout_keep_alive=30,
                     access_log=False,  # hepcore writes its own (hepcore.observe)
-                    # [server] trust_proxy alone decides whether X-Forwarded-* count,
-                    # as under gunicorn (uvicorn would trust them from loopback).
+                    # [server] trust_proxy alone decides whether X-Forwarded-* count
+                    # (uvicorn would trust them from loopback); gunicorn is set the same.
                     proxy_headers=False)
         return 0
     from gunicorn.app.base import BaseApplication
@@ -143,6 +143,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", None)  # hepcore writes its own (hepcore.observe)
             self.cfg.set("loglevel", config.log_level)
+            # [server] trust_proxy alone decides whether X-Forwarded-* count, and
+            # hepcore reads them itself. gunicorn would otherwise let any loopback
+            # peer set the URL scheme, or a SCRIPT_NAME header that makes it answer 500.
+            self.cfg.set("forwarded_allow_ips", "")
+            self.cfg.set("secure_scheme_headers", {})
+            self.cfg.set("forwarder_headers", "")
 
         def load(self) -> Any:
             return wsgi_app()
