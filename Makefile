@@ -1,5 +1,5 @@
 # make serve: set up and serve the example host on http://127.0.0.1:8000
-# make test:  set up, lint (ruff) and run the test suite
+# make test:  set up, lint (ruff), type-check (mypy) and run the test suite
 # make bench: every benchmark in bench/, one after the other (bench/RESULTS.md)
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,6 +34,7 @@ serve-asgi: setup
 
 test: setup system-deps
 	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # System packages some tests drive:

@@ -6,7 +6,8 @@ replies several routes share. The routes' own ``Doc`` declarations (in
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 from hepcore.apidoc import JSON, Body, Param, Reply, Schema, ref
 from hepcore.envelope import ErrorEnvelope
@@ -146,7 +147,7 @@ class CdnEnvelope(ErrorEnvelope):
     carry in the schema: ``quota`` (402), ``detail`` (400 Too many files) and
     ``error_id`` (500)."""
 
-    error_schema: ClassVar[dict[str, Any]] = {
+    error_schema: Mapping[str, Any] = {
         "type": "object",
         "required": ["error"],
         "properties": {"error": {"type": "string"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hepcore.accounts import Account
 from hepcore.errors import (
@@ -30,7 +30,12 @@ from .store import Upload
 from .types import detect_type
 
 if TYPE_CHECKING:
-    from .service import CdnService
+    from hepcore.limits import Limit
+    from hepcore.multipart import FormReader
+    from hepcore.storage import Storage
+    from hepcore.tokens import Actor
+
+    from .quota import Quota
 
 log = logging.getLogger("hepcore.cdn")
 
@@ -67,7 +72,22 @@ class BatchResult:
 
 
 class BatchRoutes:
-    def api_batch(self: CdnService, request: Request) -> Response:
+    if TYPE_CHECKING:
+        # Provided by CdnService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        storage: Storage
+        overhead: int
+
+        def admit(self, request: Request, limit: Limit | None = None) -> Actor: ...
+        def quota(self, account: Account) -> Quota: ...
+        def base_for(self, request: Request | None) -> str: ...
+        def upload_json(self, upload: Upload, base: str) -> dict[str, Any]: ...
+        def store(self, writer: ObjectWriter, account: Account, *, filename: str,
+                  content_type: str, total: int, original_url: str | None = None) -> Upload: ...
+        def _form(self, request: Request, missing: str, body_limit: int,
+                  max_parts: int = 128) -> FormReader: ...
+
+    def api_batch(self, request: Request) -> Response:
         actor = self.admit(request)
         account = actor.account
         quota = self.quota(account)
@@ -111,7 +131,7 @@ class BatchRoutes:
                 "failed": result.failed}
         return Response.json(body, 201 if result.uploads else 422)
 
-    def _receive(self: CdnService, part: Part, per_file: int) -> Incoming:
+    def _receive(self, part: Part, per_file: int) -> Incoming:
         """Stream one batch part into a writer; past ``per_file`` the writer is
         dropped and the rest only counted."""
         item = Incoming(from_header(part.filename or ""), 0, part.content_type, None)
@@ -137,7 +157,7 @@ class BatchRoutes:
             raise
         return item
 
-    def store_batch(self: CdnService, account: Account, incoming: Sequence[Incoming]) -> BatchResult:
+    def store_batch(self, account: Account, incoming: Sequence[Incoming]) -> BatchResult:
         """6.4 steps 6-8: decide every file against the quota before storing any,
         then store the accepted ones in order. Consumes every writer."""
         quota = self.quota(account)

@@ -32,7 +32,12 @@ from .apidocs import (
 from .store import UUID_RE
 
 if TYPE_CHECKING:
-    from .service import CdnService
+    from hepcore.errors import ServiceError
+    from hepcore.runtime import Runtime
+    from hepcore.service import Handler
+    from hepcore.storage import Storage
+
+    from .store import Upload, UploadStore
 
 log = logging.getLogger("hepcore.cdn")
 
@@ -68,7 +73,20 @@ def placeholder_svg(host: str) -> bytes:
 
 
 class ServingRoutes:
-    def serving_routes(self: CdnService, quick: bool) -> list[Route]:
+    if TYPE_CHECKING:
+        # Provided by CdnService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        runtime: Runtime
+        storage: Storage
+        storage_public_base: str | None
+        uploads: UploadStore
+
+        def handle(self, handler: Handler, request: Request) -> Response: ...
+        def render_error(self, err: ServiceError) -> Response: ...
+        def base_for(self, request: Request | None) -> str: ...
+        def file_url(self, base: str, upload: Upload) -> str: ...
+
+    def serving_routes(self, quick: bool) -> list[Route]:
         file_params = (
             Param("upload_id", "path", {"type": "string", "pattern": UUID_PATTERN},
                   description="the upload's id, a lowercase UUID; anything else is a 404"),
@@ -139,13 +157,13 @@ class ServingRoutes:
                       tags=("serving",))),
         ]
 
-    def redirect_url(self: CdnService, key: str) -> str | None:
+    def redirect_url(self, key: str) -> str | None:
         """Where redirect mode sends clients, or ``None`` in direct mode (C2)."""
         if self.storage_public_base:
             return f"{self.storage_public_base}/{key}"
         return self.storage.public_url(key)
 
-    def serve_file(self: CdnService, request: Request) -> Response:
+    def serve_file(self, request: Request) -> Response:
         upload_id, filename = request.params["upload_id"], request.params["filename"]
         if not UUID_RE.match(upload_id) or not filename:
             return empty(404)
@@ -171,12 +189,12 @@ class ServingRoutes:
             return empty(404, [CORS])
         return served.response
 
-    def preflight(self: CdnService, request: Request) -> Response:
+    def preflight(self, request: Request) -> Response:
         if not UUID_RE.match(request.params["upload_id"]) or not request.params["filename"]:
             return empty(404)
         return empty(204, PREFLIGHT)
 
-    def rescue(self: CdnService, request: Request) -> Response:
+    def rescue(self, request: Request) -> Response:
         url = request.query_value("url")
         if url is None or not url.strip():
             return empty(400, [CORS])
@@ -192,10 +210,10 @@ class ServingRoutes:
                             placeholder_svg(host))
         return empty(404, [CORS])
 
-    def up(self: CdnService, request: Request) -> Response:
+    def up(self, request: Request) -> Response:
         return Response(200, [("Content-Type", "text/html; charset=utf-8")], UP_PAGE)
 
-    def not_found(self: CdnService, request: Request) -> Response:
+    def not_found(self, request: Request) -> Response:
         """File paths whose filename holds slashes reach here (the route matches one
         segment); unknown API paths get the JSON 404; anything else is empty."""
         m = None if _is_api(request.path) else FILE_PATH.match(request.path)
@@ -205,11 +223,11 @@ class ServingRoutes:
             return self.handle(handler, request)
         return self._unknown(request)
 
-    def method_not_allowed(self: CdnService, request: Request, allowed: object) -> Response:
+    def method_not_allowed(self, request: Request, allowed: object) -> Response:
         """As upstream's router: a method a path does not take is an unknown route."""
         return self._unknown(request)
 
-    def _unknown(self: CdnService, request: Request) -> Response:
+    def _unknown(self, request: Request) -> Response:
         if _is_api(request.path):
             return self.render_error(NotFound("Not found"))
         return empty(404)

@@ -106,4 +106,5 @@ class UploadStore:
         """(bytes, count) summed over the account's rows."""
         row = self.db.one("SELECT coalesce(sum(size), 0), count(*) FROM cdn_uploads"
                           " WHERE account_id = ?", (account_id,))
+        assert row is not None  # an aggregate query always returns one row
         return int(row[0]), int(row[1])

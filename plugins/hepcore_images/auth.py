@@ -29,7 +29,9 @@ from .tokens import PREFIX as TOKEN_PREFIX
 from .tokens import BadUploadToken, ExpiredUploadToken
 
 if TYPE_CHECKING:
-    from .service import ImagesService
+    from hepcore.runtime import Runtime
+
+    from .tokens import UploadTokenCodec
 
 KEY_PREFIX = "fxf_"
 BANNED_STATUSES = ("banned", "suspended")
@@ -41,7 +43,19 @@ def is_banned(account: Account) -> bool:
 
 
 class Authentication:
-    def credential(self: ImagesService, request: Request) -> str:
+    if TYPE_CHECKING:
+        # Provided by ImagesService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        name: str
+        runtime: Runtime
+        upload_limits: list[Limit]
+        manage_limits: list[Limit]
+        limit_messages: dict[str, str]
+
+        @property
+        def token_codec(self) -> UploadTokenCodec: ...
+
+    def credential(self, request: Request) -> str:
         """The ``Bearer`` credential, or 401 with section 2's message."""
         try:
             return bearer_header(request.header("authorization"))
@@ -50,7 +64,7 @@ class Authentication:
         except MalformedCredential:
             raise ImagesUnauthorized(MALFORMED_AUTH) from None
 
-    def key_actor(self: ImagesService, credential: str) -> Actor:
+    def key_actor(self, credential: str) -> Actor:
         """An active ``fxf_`` key's actor; 401 for anything else, 403 for a banned owner."""
         if credential.startswith(TOKEN_PREFIX):
             raise ImagesUnauthorized(TOKEN_UPLOAD_ONLY)
@@ -66,7 +80,7 @@ class Authentication:
             raise ImagesBanned()
         return actor
 
-    def token_actor(self: ImagesService, credential: str) -> Actor:
+    def token_actor(self, credential: str) -> Actor:
         """A live ``ut_`` token's actor: its parent key must be active, its owner not banned."""
         try:
             claims = self.token_codec.check(credential, self.runtime.clock())
@@ -86,7 +100,7 @@ class Authentication:
         return Actor(account=account, via="token", key=key,
                      claims={"u": claims.account_id, "k": claims.key_id, "exp": claims.exp})
 
-    def authenticate_management(self: ImagesService, request: Request) -> Actor:
+    def authenticate_management(self, request: Request) -> Actor:
         """Every ``/api/v1/*`` route except the upload: an ``fxf_`` key only.
 
         Raises 401 ``unauthorized`` / 403 ``banned`` (section 2), then counts the
@@ -98,7 +112,7 @@ class Authentication:
         self.admit(actor, self.manage_limits, "manage")
         return actor
 
-    def authenticate_upload(self: ImagesService, request: Request) -> Actor:
+    def authenticate_upload(self, request: Request) -> Actor:
         """``POST /api/v1/upload``: an ``fxf_`` key or a ``ut_`` token, counted on the
         (parent) key and in the upload buckets (30/min, 2000/day per key)."""
         credential = self.credential(request)
@@ -109,7 +123,7 @@ class Authentication:
         self.admit(actor, self.upload_limits, "upload")
         return actor
 
-    def admit(self: ImagesService, actor: Actor, limits: list[Limit], bucket: str) -> None:
+    def admit(self, actor: Actor, limits: list[Limit], bucket: str) -> None:
         assert actor.key is not None
         with self.runtime.db.write(durable=False):
             self.runtime.keys.touch(actor.key.id)

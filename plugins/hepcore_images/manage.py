@@ -23,7 +23,13 @@ from .jsonbody import read_json_object
 from .store import Upload
 
 if TYPE_CHECKING:
-    from .service import ImagesService
+    from hepcore.errors import ServiceError
+    from hepcore.runtime import Runtime
+    from hepcore.storage import Storage
+    from hepcore.tokens import Actor
+
+    from .store import UploadStore
+    from .tokens import UploadTokenCodec
 
 log = logging.getLogger("hepcore.images")
 
@@ -37,10 +43,25 @@ SERVE_CACHE = "public, max-age=86400"
 
 
 class Management:
-    def image_url(self: ImagesService, base: str, filename: str) -> str:
+    if TYPE_CHECKING:
+        # Provided by ImagesService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        name: str
+        runtime: Runtime
+        storage: Storage
+        uploads: UploadStore
+
+        @property
+        def token_codec(self) -> UploadTokenCodec: ...
+        def authenticate_management(self, request: Request) -> Actor: ...
+        def public_base(self, request: Request) -> str: ...
+        def render_error(self, err: ServiceError) -> Response: ...
+        def wake_purge(self) -> None: ...
+
+    def image_url(self, base: str, filename: str) -> str:
         return f"{base}/images/{filename}"
 
-    def upload_summary(self: ImagesService, upload: Upload, base: str) -> dict[str, Any]:
+    def upload_summary(self, upload: Upload, base: str) -> dict[str, Any]:
         """8.1's list item."""
         return {
             "filename": upload.filename, "url": self.image_url(base, upload.filename),
@@ -49,7 +70,7 @@ class Management:
             "created_at": iso_ms(upload.created_at),
         }
 
-    def upload_detail(self: ImagesService, upload: Upload, base: str) -> dict[str, Any]:
+    def upload_detail(self, upload: Upload, base: str) -> dict[str, Any]:
         """8.2's ``upload`` object."""
         return {
             "filename": upload.filename, "url": self.image_url(base, upload.filename),
@@ -60,7 +81,7 @@ class Management:
 
     # --- section 4 ------------------------------------------------------------
 
-    def api_upload_token(self: ImagesService, request: Request) -> Response:
+    def api_upload_token(self, request: Request) -> Response:
         actor = self.authenticate_management(request)
         data = read_json_object(request, empty_is_object=True)
         ttl = data.get("ttl_seconds", TTL_DEFAULT)
@@ -74,7 +95,7 @@ class Management:
 
     # --- section 6 ------------------------------------------------------------
 
-    def api_delete_link(self: ImagesService, request: Request) -> Response:
+    def api_delete_link(self, request: Request) -> Response:
         token = request.params["token"]
         filename = None
         if DELETE_TOKEN_RE.fullmatch(token):
@@ -84,7 +105,7 @@ class Management:
         self._deleted(filename)
         return Response.json({"ok": True, "deleted": filename})
 
-    def _deleted(self: ImagesService, filename: str) -> None:
+    def _deleted(self, filename: str) -> None:
         upload = self.runtime.db.one(
             "SELECT account_id FROM images_uploads WHERE filename = ?", (filename,))
         self.wake_purge()
@@ -93,7 +114,7 @@ class Management:
 
     # --- section 7 ------------------------------------------------------------
 
-    def serve_image(self: ImagesService, request: Request) -> Response:
+    def serve_image(self, request: Request) -> Response:
         upload = self.uploads.live(request.params["filename"])
         if upload is None:
             return self._image_not_found()
@@ -109,14 +130,14 @@ class Management:
             return self._image_not_found()
         return served.response
 
-    def _image_not_found(self: ImagesService) -> Response:
+    def _image_not_found(self) -> Response:
         response = self.render_error(ImagesNotFound(IMAGE_NOT_FOUND))
         response.set_header("Cache-Control", "no-store")
         return response
 
     # --- section 8 ------------------------------------------------------------
 
-    def api_uploads(self: ImagesService, request: Request) -> Response:
+    def api_uploads(self, request: Request) -> Response:
         actor = self.authenticate_management(request)
         raw_limit = request.query_value("limit")
         limit = 50
@@ -140,31 +161,31 @@ class Management:
             "uploads": [self.upload_summary(u, base) for u in items],
         })
 
-    def own_upload(self: ImagesService, account_id: str, filename: str) -> Upload:
+    def own_upload(self, account_id: str, filename: str) -> Upload:
         upload = self.uploads.live(filename, account_id)
         if upload is None:
             raise ImagesNotFound(UPLOAD_NOT_FOUND)
         return upload
 
-    def api_upload_get(self: ImagesService, request: Request) -> Response:
+    def api_upload_get(self, request: Request) -> Response:
         actor = self.authenticate_management(request)
         upload = self.own_upload(actor.account.id, request.params["filename"])
         return Response.json({"ok": True,
                               "upload": self.upload_detail(upload, self.public_base(request))})
 
-    def api_upload_delete(self: ImagesService, request: Request) -> Response:
+    def api_upload_delete(self, request: Request) -> Response:
         actor = self.authenticate_management(request)
         upload = self.own_upload(actor.account.id, request.params["filename"])
         self.delete_upload(upload)
         return Response.json({"ok": True, "deleted": upload.filename})
 
-    def delete_upload(self: ImagesService, upload: Upload) -> None:
+    def delete_upload(self, upload: Upload) -> None:
         """Soft delete (8.3): 404 at once, delete link dead, no dedupe; bytes purged later."""
         if not self.uploads.soft_delete(upload.filename):
             raise ImagesNotFound(UPLOAD_NOT_FOUND)
         self._deleted(upload.filename)
 
-    def api_me(self: ImagesService, request: Request) -> Response:
+    def api_me(self, request: Request) -> Response:
         actor = self.authenticate_management(request)
         assert actor.key is not None
         key = self.runtime.keys.get(actor.key.id)  # counts this request
@@ -177,7 +198,7 @@ class Management:
                     "request_count": key.request_count, "created_at": iso_ms(key.created_at)},
         })
 
-    def role_of(self: ImagesService, account: Any) -> str:
+    def role_of(self, account: Any) -> str:
         """The account's role, ``user`` or ``admin`` (set with ``hepcore images role``)."""
         role = account.setting("images_role", "user")
         return role if role in ("user", "admin") else "user"

@@ -47,7 +47,12 @@ from .formats import Format, TooLarge, check_gif, decode_all, identify, open_hea
 from .store import Upload
 
 if TYPE_CHECKING:
-    from .service import ImagesService
+    from hepcore.runtime import Runtime
+    from hepcore.storage import Storage
+
+    from .formats import PixelBudget
+    from .store import UploadStore
+    from .webhooks import Webhooks
 
 log = logging.getLogger("hepcore.images")
 
@@ -102,7 +107,26 @@ class Outcome:
 
 
 class UploadPipeline:
-    def api_upload(self: ImagesService, request: Request) -> Response:
+    if TYPE_CHECKING:
+        # Provided by ImagesService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        name: str
+        runtime: Runtime
+        storage: Storage
+        uploads: UploadStore
+        webhooks: Webhooks
+        max_bytes: int
+        overhead: int
+        pixel_budget: PixelBudget
+        spool_dir: Path
+        filename_prefix: str
+        too_large_message: str
+
+        def authenticate_upload(self, request: Request) -> Actor: ...
+        def public_base(self, request: Request) -> str: ...
+        def image_url(self, base: str, filename: str) -> str: ...
+
+    def api_upload(self, request: Request) -> Response:
         actor = self.authenticate_upload(request)  # steps 1-2
         if request.media_type != "multipart/form-data":  # step 3
             raise ImagesBadRequest(EXPECTED_MULTIPART)
@@ -125,7 +149,7 @@ class UploadPipeline:
             outcome = self.ingest(actor, spool, filename, self.public_base(request))
         return self.upload_reply(request, outcome)
 
-    def ingest(self: ImagesService, actor: Actor, spool: Spool, filename: str | None,
+    def ingest(self, actor: Actor, spool: Spool, filename: str | None,
                base: str) -> Outcome:
         """Steps 8-14 for received bytes (the API and ``hepcore images upload``)."""
         existing = self.uploads.by_hash(actor.account.id, spool.sha256)  # step 8
@@ -154,7 +178,7 @@ class UploadPipeline:
             self._moderate(actor, fmt, img, spool, filename, size, frames)  # step 12
             return self._store(actor, fmt, img, spool, base, size)  # steps 13-14
 
-    def _receive(self: ImagesService, request: Request, boundary: str,
+    def _receive(self, request: Request, boundary: str,
                  spool: Spool) -> str | None:
         """Stream the ``file`` part into ``spool``; its filename. Other parts are skipped."""
         form = FormReader(request.body, boundary, chunk_size=request.read_chunk_size,
@@ -166,7 +190,7 @@ class UploadPipeline:
                 return part.filename
         raise ImagesMissingFile()
 
-    def _open_checked(self: ImagesService, fmt: Format, fh: IO[bytes]) -> Any:
+    def _open_checked(self, fmt: Format, fh: IO[bytes]) -> Any:
         """The header only; 413 above the pixel budget, before any pixel is decoded
         (for a GIF, every frame's canvas and the frame count: :func:`check_gif`)."""
         try:
@@ -180,7 +204,7 @@ class UploadPipeline:
             raise ImagesProcessingFailed() from None
         return img
 
-    def _moderate(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,
+    def _moderate(self, actor: Actor, fmt: Format, img: Image.Image,
                   spool: Spool, filename: str | None, size: tuple[int, int],
                   frames: int) -> None:
         """Step 12 (section 11): the first rejection wins; a plugin that raises fails closed.
@@ -203,7 +227,7 @@ class UploadPipeline:
             raise ImagesRejected(rejection.message, code=rejection.code,
                                  status=rejection.status)
 
-    def _store(self: ImagesService, actor: Actor, fmt: Format, img: Image.Image,
+    def _store(self, actor: Actor, fmt: Format, img: Image.Image,
                spool: Spool, base: str, size: tuple[int, int]) -> Outcome:
         """Steps 13-14: clean into a storage writer, commit the bytes, then the row."""
         name = self.filename_prefix + random_string(NAME_LENGTH, ALNUM) + fmt.ext
@@ -254,13 +278,13 @@ class UploadPipeline:
                           self.event_upload(upload, base))
         return Outcome(upload, token)
 
-    def _remove(self: ImagesService, key: str) -> None:
+    def _remove(self, key: str) -> None:
         try:
             self.storage.delete(key)
         except OSError:
             log.exception("could not remove %s after a failed insert", key)
 
-    def _insert(self: ImagesService, actor: Actor, *, name: str, key: str, fmt: Format,
+    def _insert(self, actor: Actor, *, name: str, key: str, fmt: Format,
                 width: int, height: int, size: int, stored_sha256: str, hash_sha256: str,
                 token: str, base: str) -> Upload:
         """The row and its webhook event, in one transaction (step 14)."""
@@ -275,7 +299,7 @@ class UploadPipeline:
                                   self.webhook_data(upload, base))
         return upload
 
-    def event_upload(self: ImagesService, upload: Upload, base: str) -> dict[str, Any]:
+    def event_upload(self, upload: Upload, base: str) -> dict[str, Any]:
         """The ``upload`` object of events: the fields of the upload response."""
         return {
             "filename": upload.filename, "url": self.image_url(base, upload.filename),
@@ -283,14 +307,14 @@ class UploadPipeline:
             "height": upload.height, "hash_sha256": upload.hash_sha256,
         }
 
-    def webhook_data(self: ImagesService, upload: Upload, base: str) -> dict[str, Any]:
+    def webhook_data(self, upload: Upload, base: str) -> dict[str, Any]:
         """What :meth:`Webhooks.enqueue` gets: the upload's fields and ``timestamp`` (10.1)."""
         return {**self.event_upload(upload, base), "timestamp": iso_ms(upload.created_at)}
 
-    def upload_reply(self: ImagesService, request: Request, outcome: Outcome) -> Response:
+    def upload_reply(self, request: Request, outcome: Outcome) -> Response:
         return Response.json(self.upload_json(outcome, self.public_base(request)))
 
-    def upload_json(self: ImagesService, outcome: Outcome, base: str) -> dict[str, Any]:
+    def upload_json(self, outcome: Outcome, base: str) -> dict[str, Any]:
         """5.3, or 5.4 for a dedupe hit (``duplicate``, ``delete_url`` null)."""
         upload, token = outcome.upload, outcome.delete_token
         body: dict[str, Any] = {"ok": True}

@@ -8,6 +8,7 @@ that runs out, and the row is claimed again (at least once).
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -224,7 +225,8 @@ class WebhookStore:
             " WHERE account_id = ? AND enabled = 1 ORDER BY created_at, rowid",
             (event, body, now, now, account_id)).rowcount
 
-    def claim(self, limit: int, lease_seconds: float, max_attempts: int) -> list[Delivery]:
+    def claim(self, limit: int, lease_seconds: float,
+              max_attempts: int) -> builtins.list[Delivery]:
         """Lease up to ``limit`` due rows and count the attempt.
 
         Runs as a write transaction from its first statement, so it waits for

@@ -9,6 +9,7 @@ inside the transaction that inserts an upload.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -165,7 +166,7 @@ class Webhooks:
 
     # --- the API (section 10.2) -----------------------------------------------------------
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> builtins.list[Route]:
         return [
             Route(("GET",), "/api/v1/webhooks", self.api_list, "images.webhooks.list",
                   "the account's webhooks and signing secret", KEY_AUTH, doc=Doc(
@@ -203,7 +204,7 @@ class Webhooks:
         ]
 
     def _actor(self, request: Request) -> Actor:
-        return self.service.authenticate_management(request)  # type: ignore[no-any-return]
+        return self.service.authenticate_management(request)
 
     def api_list(self, request: Request) -> Response:
         actor = self._actor(request)

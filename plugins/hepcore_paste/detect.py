@@ -77,8 +77,8 @@ def rules(*specs: tuple[str, float] | tuple[str, float, int] | tuple[str, float,
     out = []
     for spec in specs:
         pattern, weight = _line_local(spec[0]), spec[1]
-        cap = spec[2] if len(spec) > 2 else 3  # type: ignore[misc]
-        flags = M | (spec[3] if len(spec) > 3 else 0)  # type: ignore[misc]
+        cap = spec[2] if len(spec) > 2 else 3
+        flags = M | (spec[3] if len(spec) > 3 else 0)
         out.append(Rule(re.compile(pattern, flags), float(weight), int(cap)))
     return tuple(out)
 

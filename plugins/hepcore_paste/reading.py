@@ -15,7 +15,10 @@ from .render import highlighted, not_found_page, reader_page
 from .store import Paste
 
 if TYPE_CHECKING:
-    from .service import PasteService
+    from hepcore.runtime import Runtime
+
+    from .render import HighlightCache
+    from .store import PasteStore
 
 log = logging.getLogger("hepcore.paste")
 
@@ -48,12 +51,21 @@ def plain_not_found() -> Response:
 
 
 class ReadingRoutes:
-    def visible(self: PasteService, request: Request, paste_id: str) -> Paste | None:
+    if TYPE_CHECKING:
+        # Provided by PasteService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        runtime: Runtime
+        pastes: PasteStore
+        cache: HighlightCache
+        highlight_max: int
+        site_name: str
+
+    def visible(self, request: Request, paste_id: str) -> Paste | None:
         """The live paste if this request may read it: private ones only for
         their signed-in owner (P9)."""
         return self.may_read(request, self.pastes.live(paste_id))
 
-    def visible_with_content(self: PasteService, request: Request,
+    def visible_with_content(self, request: Request,
                              paste_id: str) -> tuple[Paste, bytes | None] | None:
         """:meth:`visible` and the row's inline content, in one query."""
         found = self.pastes.live_with_content(paste_id)
@@ -61,20 +73,20 @@ class ReadingRoutes:
             return None
         return found
 
-    def may_read(self: PasteService, request: Request, paste: Paste | None) -> Paste | None:
+    def may_read(self, request: Request, paste: Paste | None) -> Paste | None:
         if paste is not None and paste.visibility == "private":
             session = self.runtime.session_actor(request)
             if session is None or session.account.id != paste.account_id:
                 return None
         return paste
 
-    def count_view(self: PasteService, paste: Paste) -> None:
+    def count_view(self, paste: Paste) -> None:
         try:
             self.pastes.add_view(paste.id)
         except Exception:  # counting is best-effort and never fails a read
             log.warning("could not count a view of %s", paste.id, exc_info=True)
 
-    def raw(self: PasteService, request: Request) -> Response:
+    def raw(self, request: Request) -> Response:
         """``GET``/``HEAD /:id/raw`` and ``/raw/:id`` (7.2)."""
         found = self.visible_with_content(request, request.params["paste_id"])
         if found is None:
@@ -104,7 +116,7 @@ class ReadingRoutes:
             self.count_view(paste)
         return response
 
-    def reader(self: PasteService, request: Request) -> Response:
+    def reader(self, request: Request) -> Response:
         """``GET /:id`` (7.1): the HTML page, or an HTML 404."""
         paste = self.visible(request, request.params["paste_id"])
         if paste is None:
@@ -124,7 +136,7 @@ class ReadingRoutes:
                                 site_name=self.site_name)
         return self._page(200, page, csp, cache_control(paste), request)
 
-    def _page(self: PasteService, status: int, page: bytes, csp: str, cache: str,
+    def _page(self, status: int, page: bytes, csp: str, cache: str,
               request: Request) -> Response:
         headers = [("Content-Type", HTML_TYPE), ("Cache-Control", cache),
                    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
@@ -133,7 +145,7 @@ class ReadingRoutes:
             return Response(status, [*headers, ("Content-Length", str(len(page)))], None)
         return Response(status, headers, page)
 
-    def highlighted_block(self: PasteService, paste: Paste) -> bytes:
+    def highlighted_block(self, paste: Paste) -> bytes:
         """The highlighted content, from the cache when it was rendered before.
         Pastes above ``highlight_max`` are shown plain, which is cheap enough
         not to take cache room from highlighted ones. Raises
@@ -147,9 +159,10 @@ class ReadingRoutes:
             block = highlighted(text, paste.language, plain=plain).encode("utf-8")
             if not plain:
                 self.cache.put(key, block)
+        assert isinstance(block, bytes)  # this service caches encoded blocks only
         return block
 
-    def hastebin_get(self: PasteService, request: Request) -> Response:
+    def hastebin_get(self, request: Request) -> Response:
         """``GET /documents/:key`` (section 9)."""
         found = self.visible_with_content(request, request.params["paste_id"])
         if found is None:

@@ -47,7 +47,7 @@ def lexer_for(language: str) -> Lexer:
         return TextLexer(stripnl=False, ensurenl=False)
 
 
-def _formatter() -> HtmlFormatter:  # type: ignore[type-arg]
+def _formatter() -> HtmlFormatter:
     return HtmlFormatter(linenos="table", cssclass="hl", wrapcode=True)
 
 

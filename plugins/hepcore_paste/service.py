@@ -302,6 +302,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
                 if self.over_total_cap(caller):
                     pending = total_cap_error()
                 elif inserts:
+                    assert draft.language is not None  # part of `inserts`
                     paste = self._insert(caller, self.pastes.random_id(), content,
                                          title=draft.title, language=draft.language,
                                          visibility=draft.visibility, permanent=draft.permanent,

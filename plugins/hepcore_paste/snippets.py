@@ -27,7 +27,11 @@ from .fields import (
 from .store import NewContent, Paste
 
 if TYPE_CHECKING:
-    from .service import Caller, PasteService
+    from hepcore.runtime import Runtime
+
+    from .content import ContentSink
+    from .service import Caller
+    from .store import PasteStore
 
 log = logging.getLogger("hepcore.paste")
 
@@ -36,7 +40,29 @@ PERMANENT_CAP_MESSAGE = "Permanent paste limit reached ({cap}). Unmark one or up
 
 
 class SnippetRoutes:
-    def snippet_json(self: PasteService, request: Request, paste: Paste) -> dict[str, Any]:
+    if TYPE_CHECKING:
+        # Provided by PasteService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        name: str
+        runtime: Runtime
+        pastes: PasteStore
+        caps: dict[str, int]
+        free_days: float
+        free_permanent_cap: int
+
+        def admit(self, request: Request, *, limited: bool,
+                  allow_anonymous: bool = True) -> Caller: ...
+        def signed_in_owner(self, request: Request, caller: Caller) -> bool: ...
+        def cap_for(self, caller: Caller) -> int: ...
+        def create_from_json(self, request: Request, *, default_visibility: str,
+                             allow_anonymous: bool = True) -> Paste: ...
+        def filled_sink(self, cap: int, text: str) -> ContentSink: ...
+        def new_sink(self, cap: int) -> ContentSink: ...
+        def detect_language(self, sink: ContentSink) -> str: ...
+        def discard(self, content: NewContent) -> None: ...
+        def paste_url(self, request: Request | None, paste_id: str) -> str: ...
+
+    def snippet_json(self, request: Request, paste: Paste) -> dict[str, Any]:
         return {
             "id": paste.id, "url": self.paste_url(request, paste.id), "title": paste.title,
             "language": paste.language, "visibility": paste.visibility,
@@ -46,11 +72,11 @@ class SnippetRoutes:
             "expiresAt": None if paste.expires_at is None else iso_ms(paste.expires_at),
         }
 
-    def own(self: PasteService, caller: Caller, paste_id: str) -> Paste:
+    def own(self, caller: Caller, paste_id: str) -> Paste:
         """The caller's live paste, else 404 ``Paste not found``."""
         return owned(caller, self.pastes.live(paste_id))
 
-    def snippets_list(self: PasteService, request: Request) -> Response:
+    def snippets_list(self, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
         assert caller.account is not None
         raw_limit = request.query_value("limit")
@@ -74,13 +100,13 @@ class SnippetRoutes:
             "nextBefore": iso_ms(pastes[-1].created_at) if more else None,
         })
 
-    def snippets_create(self: PasteService, request: Request) -> Response:
+    def snippets_create(self, request: Request) -> Response:
         # Section 8: anonymous callers get 401 here even where /api/paste takes them.
         paste = self.create_from_json(request, default_visibility="unlisted",
                                       allow_anonymous=False)
         return OkEnvelope.success(self.snippet_json(request, paste))
 
-    def snippets_get(self: PasteService, request: Request) -> Response:
+    def snippets_get(self, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
         found = self.pastes.live_with_content(request.params["paste_id"])
         paste = owned(caller, found[0] if found else None)
@@ -93,7 +119,7 @@ class SnippetRoutes:
         data["content"] = content.decode("utf-8", "replace")
         return OkEnvelope.success(data)
 
-    def snippets_delete(self: PasteService, request: Request) -> Response:
+    def snippets_delete(self, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
         paste = self.own(caller, request.params["paste_id"])
         with self.runtime.db.write():
@@ -102,7 +128,7 @@ class SnippetRoutes:
         self.runtime.emit("paste.deleted", self.name, paste.account_id, {"id": paste.id})
         return OkEnvelope.success({"id": paste.id, "deleted": True})
 
-    def snippets_patch(self: PasteService, request: Request) -> Response:
+    def snippets_patch(self, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
         assert caller.account is not None
         paste = self.own(caller, request.params["paste_id"])
@@ -155,7 +181,7 @@ class SnippetRoutes:
         self.pastes.drain_orphans()  # older ones: readers may hold the replaced row
         return OkEnvelope.success(self.snippet_json(request, paste))
 
-    def _detect_stored(self: PasteService, paste: Paste) -> str:
+    def _detect_stored(self, paste: Paste) -> str:
         sink = self.new_sink(self.caps["prime"] * 2)
         try:
             for chunk in self.pastes.iter_content(paste, 64 * 1024):
@@ -171,7 +197,7 @@ class SnippetRoutes:
         finally:
             sink.abort()
 
-    def _permanence(self: PasteService, caller: Caller, paste: Paste,
+    def _permanence(self, caller: Caller, paste: Paste,
                     flag: bool) -> dict[str, Any]:
         """Section 6: Prime stores the flag; Free marks up to the cap and clearing
         restores the 365-day expiry."""

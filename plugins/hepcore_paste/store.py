@@ -126,14 +126,18 @@ class PasteStore:
         return Paste.from_row(row), None if row["content"] is None else bytes(row["content"])
 
     def count_live(self, account_id: str) -> int:
-        (n,) = self.db.one(f"SELECT count(*) FROM paste_pastes WHERE account_id = ? AND {LIVE}",
-                           (account_id, self.clock()))
+        row = self.db.one(f"SELECT count(*) FROM paste_pastes WHERE account_id = ? AND {LIVE}",
+                          (account_id, self.clock()))
+        assert row is not None  # an aggregate query always returns one row
+        (n,) = row
         return int(n)
 
     def count_permanent(self, account_id: str) -> int:
-        (n,) = self.db.one(
+        row = self.db.one(
             f"SELECT count(*) FROM paste_pastes WHERE account_id = ? AND is_permanent = 1"
             f" AND {LIVE}", (account_id, self.clock()))
+        assert row is not None  # an aggregate query always returns one row
+        (n,) = row
         return int(n)
 
     def insert(self, paste_id: str, *, account_id: str | None, key_id: str | None,

@@ -25,7 +25,13 @@ from hepcore.tokens import Actor
 from .store import Item
 
 if TYPE_CHECKING:
-    from .service import UploaderService
+    from hepcore.config import ServiceConfig
+    from hepcore.limits import Limit
+    from hepcore.runtime import Runtime
+    from hepcore.storage import Storage
+
+    from .service import Policy
+    from .store import ItemStore
 
 ALIAS_RE = re.compile(r"[A-Za-z0-9._-]+")
 LIMIT_RE = re.compile(r"[0-9]{1,9}")
@@ -77,7 +83,33 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: 
 class ManagementRoutes:
     """``/api/v1/me``, token regeneration, uploads list/patch/delete, shorten."""
 
-    def item_json(self: UploaderService, item: Item, base: str) -> dict[str, Any]:
+    if TYPE_CHECKING:
+        # Provided by UploaderService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        name: str
+        config: ServiceConfig
+        runtime: Runtime
+        items: ItemStore
+        storage: Storage
+        maintenance: bool
+        shorten_limit: Limit
+        serve_base_url: str | None
+        service_name: str
+        reserved_aliases: frozenset[str]
+        extra_own_hosts: frozenset[str]
+
+        def authenticate(self, request: Request) -> Actor: ...
+        def admit(self, request: Request, limit: Limit | None = None, scope: str = "", *,
+                  paused: bool = False) -> Actor: ...
+        def policy(self, actor: Actor) -> Policy: ...
+        def public_base(self, request: Request) -> str: ...
+        def serve_base(self, request: Request | None, policy: Policy) -> str: ...
+        def account_serve_hosts(self) -> dict[str, str]: ...
+        def _insert(self, actor: Actor, *, slug_ext: str, slug: str | None = None,
+                    **fields: Any) -> Item: ...
+        def insert_named(self, actor: Actor, name: str, **fields: Any) -> Item: ...
+
+    def item_json(self, item: Item, base: str) -> dict[str, Any]:
         return {
             "ID": item.id, "url": f"{base}/{item.id}", "kind": item.kind, "alias": item.alias,
             "favourite": item.favourite, "link": item.link,
@@ -87,13 +119,15 @@ class ManagementRoutes:
             "views": item.views, "createdAt": iso_ms(item.created_at),
         }
 
-    def api_me(self: UploaderService, request: Request) -> Response:
+    def api_me(self, request: Request) -> Response:
         actor = self.admit(request)
         account = actor.account
         policy = self.policy(actor)
-        (count,) = self.runtime.db.one(
+        row = self.runtime.db.one(
             "SELECT count(*) FROM uploader_items WHERE account_id = ? AND deleted_at IS NULL",
             (account.id,))
+        assert row is not None  # an aggregate query always returns one row
+        (count,) = row
         return OkEnvelope.success({
             "id": account.id, "name": account.name,
             "serveUrl": self.serve_base(request, policy),
@@ -101,13 +135,13 @@ class ManagementRoutes:
             "uploadCount": count, "createdAt": iso_ms(account.created_at),
         })
 
-    def api_regenerate(self: UploaderService, request: Request) -> Response:
+    def api_regenerate(self, request: Request) -> Response:
         actor = self.admit(request)
         assert actor.key is not None
         token, _ = self.runtime.keys.rotate(actor.key.id)
         return OkEnvelope.success({"token": token})
 
-    def api_uploads(self: UploaderService, request: Request) -> Response:
+    def api_uploads(self, request: Request) -> Response:
         actor = self.admit(request)
         raw_limit = request.query_value("limit")
         limit = 50
@@ -122,7 +156,7 @@ class ManagementRoutes:
         return OkEnvelope.success({"uploads": [self.item_json(i, base) for i in items],
                                    "nextBefore": next_before})
 
-    def list_items(self: UploaderService, account_id: str, *, kind: str | None = None,
+    def list_items(self, account_id: str, *, kind: str | None = None,
                    limit: int = 50, before: str | None = None) -> tuple[list[Item], str | None]:
         """Live items newest first, and the cursor for the next page (8.4)."""
         if kind not in (None, "links", "files"):
@@ -144,21 +178,21 @@ class ManagementRoutes:
         more = len(rows) > limit
         return items, (iso_ms(items[-1].created_at) if more and items else None)
 
-    def own_item(self: UploaderService, account_id: str, content_id: str) -> Item:
+    def own_item(self, account_id: str, content_id: str) -> Item:
         """8.5: an ID with or without extension, or an alias, among the account's items."""
         item = self.items.resolve(content_id, account_id)
         if item is None:
             raise NotFound("Not found")
         return item
 
-    def api_patch(self: UploaderService, request: Request) -> Response:
+    def api_patch(self, request: Request) -> Response:
         actor = self.admit(request)
         item = self.own_item(actor.account.id, request.params["content_id"])
         updated = self.update_item(item, read_object(request), self.public_base(request))
         return OkEnvelope.success(
             self.item_json(updated, self.serve_base(request, self.policy(actor))))
 
-    def update_item(self: UploaderService, item: Item, data: dict[str, Any],
+    def update_item(self, item: Item, data: dict[str, Any],
                     api_base: str | None) -> Item:
         """Apply ``alias``, ``favourite`` and ``link`` (8.5); unknown fields are ignored."""
         alias = field(data, "alias", str, "string", nullable=True)
@@ -189,12 +223,12 @@ class ManagementRoutes:
         assert updated is not None
         return updated
 
-    def api_delete(self: UploaderService, request: Request) -> Response:
+    def api_delete(self, request: Request) -> Response:
         actor = self.admit(request)
         item = self.delete_item(self.own_item(actor.account.id, request.params["content_id"]))
         return OkEnvelope.success({"ID": item.id, "deleted": True})
 
-    def delete_item(self: UploaderService, item: Item) -> Item:
+    def delete_item(self, item: Item) -> Item:
         """8.6: stop resolving at once, remove the bytes; the names stay taken."""
         with self.runtime.db.write() as conn:
             conn.execute("UPDATE uploader_items SET deleted_at = ? WHERE id = ?",
@@ -204,7 +238,7 @@ class ManagementRoutes:
         self.runtime.emit("upload.deleted", self.name, item.account_id, {"ID": item.id})
         return item
 
-    def api_shorten(self: UploaderService, request: Request) -> Response:
+    def api_shorten(self, request: Request) -> Response:
         actor = self.admit(request, self.shorten_limit, "shorten", paused=self.maintenance)
         data = read_object(request)
         url = field(data, "url", str, "string")
@@ -213,7 +247,7 @@ class ManagementRoutes:
         base = self.serve_base(request, self.policy(actor))
         return Response.json({"ID": item.id, "url": f"{base}/{item.id}"})
 
-    def shorten(self: UploaderService, actor: Actor, url: str, alias: str | None,
+    def shorten(self, actor: Actor, url: str, alias: str | None,
                 api_base: str | None) -> Item:
         """8.7 steps 5-8: the target rules, the alias rules, then store."""
         target = url.strip()
@@ -231,7 +265,7 @@ class ManagementRoutes:
 
     # --- rules ------------------------------------------------------------
 
-    def _alias_taken(self: UploaderService, alias: str, item: Item | None) -> bool:
+    def _alias_taken(self, alias: str, item: Item | None) -> bool:
         """Taken by any ID, slug or alias ever issued. ``item`` (PATCH) may keep its
         current alias, or take back one it had before, but not its own ID or slug."""
         row = self.runtime.db.one("SELECT item_id FROM uploader_names WHERE name = ?", (alias,))
@@ -239,7 +273,7 @@ class ManagementRoutes:
             return False
         return item is None or row["item_id"] != item.id or alias in (item.id, item.slug)
 
-    def check_alias(self: UploaderService, alias: str, item: Item | None = None) -> None:
+    def check_alias(self, alias: str, item: Item | None = None) -> None:
         if len(alias) > MAX_ALIAS:
             raise Forbidden("Alias must be 32 characters or fewer")
         if not ALIAS_RE.fullmatch(alias):  # "$" would let a trailing newline through
@@ -249,7 +283,7 @@ class ManagementRoutes:
         if self._alias_taken(alias, item):
             raise Conflict("Alias is already taken")
 
-    def check_target(self: UploaderService, api_base: str | None, target: str) -> None:
+    def check_target(self, api_base: str | None, target: str) -> None:
         """8.1 target rules; ``api_base`` is the API base URL requests arrive at."""
         from .service import is_shortlink
 
@@ -259,7 +293,7 @@ class ManagementRoutes:
         if self.is_own_host(api_base, host):
             raise BadRequest("Cannot shorten links to this site")
 
-    def is_own_host(self: UploaderService, api_base: str | None, host: str) -> bool:
+    def is_own_host(self, api_base: str | None, host: str) -> bool:
         api_host = (urlsplit(api_base or self.config.public_base_url or "").hostname or "").lower()
         if host == api_host or (api_host and host.endswith("." + api_host)):
             return True
@@ -269,7 +303,7 @@ class ManagementRoutes:
             return True
         return host in self.extra_own_hosts
 
-    def api_sharex(self: UploaderService, request: Request) -> Response:
+    def api_sharex(self, request: Request) -> Response:
         """A ``.sxcu`` for the calling token (it must be sent in the header anyway)."""
         from hepcore.auth_headers import uploader_header
 

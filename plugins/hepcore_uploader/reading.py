@@ -16,7 +16,12 @@ from .store import Item
 from .types import OCTET
 
 if TYPE_CHECKING:
-    from .service import UploaderService
+    from hepcore.accounts import Account
+    from hepcore.runtime import Runtime
+    from hepcore.storage import Storage
+
+    from .service import Policy
+    from .store import ItemStore
 
 log = logging.getLogger("hepcore.uploader")
 
@@ -49,16 +54,30 @@ def ascii_location(url: str) -> str:
 
 
 class ReadingRoutes:
-    def host_owner(self: UploaderService, host: str) -> str | None:
+    if TYPE_CHECKING:
+        # Provided by UploaderService, which mixes this class in; mypy checks
+        # that its definitions agree with these.
+        runtime: Runtime
+        items: ItemStore
+        storage: Storage
+        service_name: str
+        bot_tokens: tuple[str, ...]
+
+        def public_base(self, request: Request) -> str: ...
+        def policy_for(self, account: Account) -> Policy: ...
+        def serve_base(self, request: Request | None, policy: Policy) -> str: ...
+        def account_serve_hosts(self) -> dict[str, str]: ...
+
+    def host_owner(self, host: str) -> str | None:
         """The account whose serve base is ``host``, if any (section 1)."""
         return self.account_serve_hosts().get(host.split(":", 1)[0].lower())
 
-    def item_url(self: UploaderService, item: Item, request: Request | None) -> str:
+    def item_url(self, item: Item, request: Request | None) -> str:
         """The public URL of an item, as ``POST /upload`` returned it."""
         account = self.runtime.accounts.get(item.account_id)
         return f"{self.serve_base(request, self.policy_for(account))}/{item.id}"
 
-    def serve(self: UploaderService, request: Request) -> Response:
+    def serve(self, request: Request) -> Response:
         name = request.params["item_id"]
         item = self.items.resolve(name, self.host_owner(request.host))
         if item is None:
@@ -105,7 +124,7 @@ class ReadingRoutes:
                 raise
         return served.response
 
-    def _embed(self: UploaderService, request: Request, item: Item,
+    def _embed(self, request: Request, item: Item,
                content_type: str) -> Response:
         url = self.item_url(item, request)
         page = embed_page(item_id=item.id, url=url, content_type=content_type,
@@ -116,13 +135,13 @@ class ReadingRoutes:
             ("Cache-Control", "public, max-age=3600"), ("X-Content-Type-Options", "nosniff"),
             ("Content-Security-Policy", EMBED_CSP)], page)
 
-    def _count_view(self: UploaderService, item: Item) -> None:
+    def _count_view(self, item: Item) -> None:
         try:
             self.items.add_view(item.id)
         except Exception:  # counting is best-effort and never fails the request
             log.warning("could not count a view of %s", item.id, exc_info=True)
 
-    def oembed(self: UploaderService, request: Request) -> Response:
+    def oembed(self, request: Request) -> Response:
         url = request.query_value("url")
         if not url:
             raise BadRequest("Missing url parameter")
@@ -141,7 +160,7 @@ class ReadingRoutes:
         response.headers.append(("Access-Control-Allow-Origin", "*"))
         return response
 
-    def _item_from_url(self: UploaderService, url: str) -> Item | None:
+    def _item_from_url(self, url: str) -> Item | None:
         """The live item an item URL of this service points at (last path segment)."""
         try:
             parts = urlsplit(url)
@@ -155,5 +174,5 @@ class ReadingRoutes:
         owner = self.host_owner(parts.hostname)
         return self.items.resolve(name, owner)
 
-    def upload_counter(self: UploaderService, request: Request) -> Response:
+    def upload_counter(self, request: Request) -> Response:
         return Response.json({"count": self.runtime.counter("uploader.uploads")})

@@ -96,6 +96,7 @@ class ItemStore:
 
     def resolve(self, name: str, account_id: str | None = None) -> Item | None:
         """A live item by ID or alias, else by the slug of an ID with an extension (section 5)."""
+        params: tuple[str, ...]
         extra, params = "", (name,)
         if account_id is not None:
             extra, params = " AND account_id = ?", (name, account_id)

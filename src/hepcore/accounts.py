@@ -8,6 +8,7 @@ with their own defaults.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import sqlite3
@@ -102,7 +103,7 @@ class AccountStore:
 
     def update(self, account_id: str, *, plan: str | None = None, status: str | None = None,
                email: str | None = None, settings: dict[str, Any] | None = None,
-               unset: list[str] | None = None) -> Account:
+               unset: builtins.list[str] | None = None) -> Account:
         """Change fields; ``settings`` are merged into the existing ones, ``unset`` removed."""
         if plan is not None:
             _check_choice("plan", plan, PLANS)

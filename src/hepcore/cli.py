@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .web.entry import wsgi_app
 
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
+    class Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{args.host}:{args.port}")
             self.cfg.set("workers", args.workers)

@@ -27,7 +27,7 @@ RETRY_SECONDS = 0.2  # how soon a woken job tries again while another process ru
 class Job:
     name: str
     seconds: float
-    fn: Callable[[], None]
+    fn: Callable[[], object]
     wake_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -44,7 +44,7 @@ class Jobs:
         self._started = False
         self._mutex = threading.Lock()
 
-    def every(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
+    def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
         """Run ``fn()`` every ``seconds`` once started (also soon after start-up).
 
         Registering a name twice is an error: job names are per host.

@@ -145,7 +145,7 @@ class FormReader:
         self._events = self._pump()
         self._current: Part | None = None
 
-    def _pump(self) -> Iterator[object]:
+    def _pump(self) -> Iterator[_mp.MultipartSegment | bytes | None]:
         parser = self._parser
         try:
             while True:
@@ -162,7 +162,7 @@ class FormReader:
         except _mp.MultipartError as exc:
             raise MalformedBody(str(exc)) from None
 
-    def _next_event(self) -> object:
+    def _next_event(self) -> _mp.MultipartSegment | bytes | None:
         try:
             return next(self._events)
         except StopIteration:

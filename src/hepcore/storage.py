@@ -238,7 +238,7 @@ def _write_all(fh: IO[bytes], data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = fh.write(view)
-        view = view[written:]  # type: ignore[index]
+        view = view[written:]
 
 
 class _LocalWriter(ObjectWriter):

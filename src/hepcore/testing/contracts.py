@@ -42,7 +42,7 @@ INVALID_KEYS = ("", "..", "../x", "a/../b", "/abs", "a//b", "a/")
 
 def read_all(stream: BinaryIO, block: int = 7) -> bytes:
     """Read ``stream`` to its end in small blocks (as a server would), then close it."""
-    parts = []
+    parts: list[bytes] = []
     try:
         while True:
             chunk = stream.read(block)

@@ -6,10 +6,11 @@ import logging
 import re
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import falcon
 import falcon.asgi
+from falcon.routing import CompiledRouter
 
 from ..clock import Clock, system_clock
 from ..config import Config
@@ -82,7 +83,9 @@ def create_app(
     runtime = config if isinstance(config, Runtime) else build_runtime(
         config, clock=clock, plugins=plugins)
     router = MountRouter(trust_proxy=runtime.config.trust_proxy)
-    app: falcon.App = (AsgiApp if asgi else App)(router=router)
+    # Falcon takes any object with the router interface, but annotates the
+    # parameter as its own CompiledRouter.
+    app: falcon.App = (AsgiApp if asgi else App)(router=cast(CompiledRouter, router))
     app.req_options.auto_parse_form_urlencoded = False
     app.set_error_serializer(error_serializer)
     for name, service in runtime.services.items():
@@ -116,6 +119,8 @@ def add_service(app: falcon.App, runtime: Runtime, name: str, *, prefix: str | N
     for group in group_routes(service):
         app.add_route(mount.prefix + group.path, _resource(runtime, mount, group, asgi, app))
     fallback = _resource(runtime, mount, None, asgi, app)
-    sink = AsyncServiceSink(fallback) if asgi else ServiceSink(fallback)
     pattern = re.compile(re.escape(mount.prefix) + r"(/.*)?$") if mount.prefix else re.compile(r"/")
-    app.add_sink(sink, pattern)
+    if isinstance(app, falcon.asgi.App):  # `asgi`, spelled out so that mypy narrows `app`
+        app.add_sink(AsyncServiceSink(fallback), pattern)
+    else:
+        app.add_sink(ServiceSink(fallback), pattern)

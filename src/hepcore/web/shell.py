@@ -52,7 +52,7 @@ class FalconHeaders(Mapping[str, str]):
     def __init__(self, req: Any) -> None:
         self._req = req
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         if "_" in name or not name.islower():  # keys are lower-case, with dashes
             return self._req.headers_lower.get(name, default)
         value = self._req.get_header(name)
