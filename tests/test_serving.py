@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hepcore import Config, ServiceConfig, build_runtime
+from hepcore.errors import ConfigError
 from hepcore.serving import (
     ByteRange,
     RangeNotSatisfiable,
     content_disposition,
     is_active_type,
     parse_range,
+    single_media_type,
 )
 from hepcore.web import create_app
 
@@ -69,9 +71,41 @@ def test_active_types_are_sandboxed(ctype: str) -> None:
     assert is_active_type(ctype)
 
 
-@pytest.mark.parametrize("ctype", ["image/png", "text/plain", "application/pdf", "video/mp4"])
+@pytest.mark.parametrize("ctype", [
+    "text/x-javascript", "application/x-ecmascript", "text/jscript", "text/livescript",
+    "text/javascript1.5", "TEXT/HTML", " text/html ; charset=utf-8"])
+def test_every_javascript_type_and_any_spelling_is_sandboxed(ctype: str) -> None:
+    assert is_active_type(ctype)
+
+
+@pytest.mark.parametrize("ctype", [
+    "text/plain,text/html", "image/png, text/html", "image/gif;,text/html", "text/plain\ntext/html",
+    "", "text", "text/", "/html", "image/png; a", "text/plain; charset=utf-8, text/html"])
+def test_lists_and_malformed_types_fail_closed(ctype: str) -> None:
+    # A browser takes the last type of a list ("extract a MIME type"), so a
+    # list with a passive type first must not slip through unsandboxed.
+    assert single_media_type(ctype) is None
+    assert is_active_type(ctype)
+
+
+@pytest.mark.parametrize("ctype", ["image/png", "text/plain", "application/pdf", "video/mp4",
+                                   "text/plain; charset=utf-8", 'text/plain; charset="a,b"',
+                                   "image/png;"])
 def test_passive_types_are_not(ctype: str) -> None:
     assert not is_active_type(ctype)
+
+
+def test_configured_extra_types_are_sandboxed() -> None:
+    assert not is_active_type("application/x-shockwave-flash")
+    assert is_active_type("application/x-shockwave-flash; v=1", ["application/x-shockwave-flash"])
+
+
+def test_active_types_config_is_checked(tmp_path) -> None:
+    config = Config(data_dir=tmp_path, active_types=[" Application/X-Thing "])
+    assert config.active_types == ["application/x-thing"]
+    for bad in (["text/plain,text/html"], ["thing"], "application/x-thing"):
+        with pytest.raises(ConfigError, match="server.active_types"):
+            Config(data_dir=tmp_path, active_types=bad)
 
 
 def test_filenames_in_headers_are_sanitised() -> None:

@@ -9,7 +9,8 @@ import falcon.testing
 import pytest
 from httpkit import multipart, png_bytes
 
-from hepcore import Runtime
+from hepcore import Config, Runtime, ServiceConfig, build_runtime
+from hepcore.web import create_app
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SANDBOX = "default-src 'none'; sandbox"
@@ -141,6 +142,39 @@ def test_active_types_are_sandboxed(client, uploader_token, ctype, data):
     assert r.headers["Content-Type"] == ctype
     assert r.headers["Content-Security-Policy"] == SANDBOX
     assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("declared", ["text/plain,text/html", "image/png, text/html",
+                                      "image/gif;,text/html"])
+def test_a_declared_list_of_types_is_not_a_type(client, runtime, uploader_token, declared):
+    # Browsers act on the last type of a list: stored as sent, this would have
+    # been served unsandboxed as HTML on our origin (G6).
+    page = b"<html><body><script>document.title='x'</script></body></html>"
+    item_id = upload(client, uploader_token, page, content_type=declared, filename="a.bin")
+    r = client.simulate_get("/" + item_id)
+    assert r.headers["Content-Type"] == "text/html"  # from the bytes (U8)
+    assert r.headers["Content-Security-Policy"] == SANDBOX
+    # A row stored with such a type (an older host) is served sandboxed as well.
+    runtime.db.write_one("UPDATE uploader_items SET type = ? WHERE id = ?",
+                         ("text/plain,text/html", item_id))
+    r = client.simulate_get("/" + item_id)
+    assert r.headers["Content-Security-Policy"] == SANDBOX
+
+
+def test_configured_active_types_are_sandboxed(tmp_path, app_kind):
+    config = Config(data_dir=tmp_path / "d", secrets=["s"], active_types=["application/x-thing"],
+                    services={"uploader": ServiceConfig("uploader", prefix="/")})
+    runtime = build_runtime(config)
+    try:
+        account = runtime.accounts.create("cfg")
+        token, _ = runtime.keys.create("uploader", account.id)
+        client = falcon.testing.TestClient(create_app(runtime, asgi=app_kind == "asgi"))
+        item_id = upload(client, token, b"x", content_type="application/x-thing")
+        assert client.simulate_get("/" + item_id).headers["Content-Security-Policy"] == SANDBOX
+        item_id = upload(client, token, b"x", content_type="application/x-other")
+        assert "Content-Security-Policy" not in client.simulate_get("/" + item_id).headers
+    finally:
+        runtime.close()
 
 
 def test_sniffed_html_is_sandboxed(client, uploader_token):

@@ -176,7 +176,7 @@ class ServingRoutes:
         headers = [("Cache-Control", FILE_CACHE), CORS,
                    ("Content-Disposition", content_disposition("inline", upload.filename)),
                    ("X-Content-Type-Options", "nosniff")]
-        if is_active_type(upload.content_type):
+        if is_active_type(upload.content_type, self.runtime.config.active_types):
             headers.append(("Content-Security-Policy", SANDBOX_CSP))
         config = self.runtime.config
         try:

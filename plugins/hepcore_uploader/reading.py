@@ -101,7 +101,7 @@ class ReadingRoutes:
             ("Cache-Control", "public, max-age=31536000, immutable"),
             ("X-Content-Type-Options", "nosniff"),
         ]
-        if is_active_type(content_type):
+        if is_active_type(content_type, self.runtime.config.active_types):
             headers.append(("Content-Security-Policy", SANDBOX_CSP))
         if content_type.startswith(("image/", "video/")):
             headers.append(("Vary", "User-Agent"))

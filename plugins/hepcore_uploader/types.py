@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from hepcore.serving import single_media_type
 from hepcore.sniff import looks_like_text, sniff_bytes, type_from_name
 
 OCTET = "application/octet-stream"
@@ -26,11 +27,12 @@ def media_type(content_type: str) -> str:
 
 
 def declared_type(part_type: str | None) -> str | None:
-    """The part's declared type when it is specific (U8), else ``None``."""
+    """The part's declared type when it is one well-formed, specific media type
+    (U8), else ``None``: a list such as ``text/plain,text/html`` is not a type."""
     if not part_type:
         return None
-    media = media_type(part_type)
-    if not media or media == OCTET or "/" not in media:
+    media = single_media_type(part_type)
+    if media is None or media == OCTET:
         return None
     return part_type.strip()
 

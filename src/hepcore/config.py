@@ -67,6 +67,8 @@ class Config:
     read_chunk_size: int = 1024 * 1024
     multipart_overhead: int = 64 * 1024
     log_level: str = "info"
+    # Served with the sandbox CSP besides the built-in HTML, XML, SVG and JavaScript types (G6).
+    active_types: list[str] = field(default_factory=list)
     # [outbound]: the safe fetcher (hepcore.outbound); private destinations it may reach.
     outbound_allow: list[str] = field(default_factory=list)
     outbound_connect_timeout: float = 5.0
@@ -90,6 +92,16 @@ class Config:
             if not isinstance(value, str) or not value.startswith("/"):
                 raise ConfigError(f"ops.{name} must be a path starting with /")
         self._check_outbound()
+        self._check_active_types()
+
+    def _check_active_types(self) -> None:
+        from .serving import single_media_type
+
+        if isinstance(self.active_types, str) or not all(
+                isinstance(t, str) and single_media_type(t) == t.strip().lower()
+                for t in self.active_types):
+            raise ConfigError("server.active_types must be a list of media types (type/subtype)")
+        self.active_types = [t.strip().lower() for t in self.active_types]
 
     def _check_outbound(self) -> None:
         from .outbound import parse_allow_entry
@@ -180,7 +192,7 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
             options=table,
         )
     known_server = {"trust_proxy", "serve_mode", "accel_prefix", "read_chunk_size",
-                    "multipart_overhead", "log_level"}
+                    "multipart_overhead", "log_level", "active_types"}
     unknown = set(server) - known_server
     if unknown:
         raise ConfigError(f"unknown server settings: {', '.join(sorted(unknown))}")
@@ -230,6 +242,9 @@ serve_mode = "direct"
 accel_prefix = "/_hepcore_files/"
 read_chunk_size = 1048576
 multipart_overhead = 65536
+# More types to serve sandboxed (Content-Security-Policy: default-src 'none';
+# sandbox), besides HTML, XHTML, SVG, XML and JavaScript.
+active_types = []
 
 [storage]
 backend = "local"

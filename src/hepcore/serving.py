@@ -7,6 +7,7 @@ hand-off to a front proxy (X-Accel-Redirect / X-Sendfile).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,17 +16,38 @@ from .storage import Storage
 
 ACTIVE_TYPES = (
     "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
-    "text/javascript", "application/javascript", "application/ecmascript", "text/ecmascript",
-    "application/x-javascript", "text/xsl", "application/xslt+xml",
+    "text/xsl", "application/xslt+xml",
+    # Every JavaScript MIME type of the WHATWG MIME Sniffing standard.
+    "application/ecmascript", "application/javascript", "application/x-ecmascript",
+    "application/x-javascript", "text/ecmascript", "text/javascript", "text/javascript1.0",
+    "text/javascript1.1", "text/javascript1.2", "text/javascript1.3", "text/javascript1.4",
+    "text/javascript1.5", "text/jscript", "text/livescript", "text/x-ecmascript",
+    "text/x-javascript",
 )
 SANDBOX_CSP = "default-src 'none'; sandbox"
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\]')
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ parameter ] ).
+_MEDIA_TYPE = re.compile(
+    rf'[ \t]*({_TOKEN}/{_TOKEN})(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|"(?:[^"\\]|\\.)*"))?)*[ \t]*')
 
 
-def is_active_type(content_type: str, extra: tuple[str, ...] = ()) -> bool:
-    """True for types a browser would run: HTML, XHTML, SVG, any XML, JavaScript (G6)."""
-    media = content_type.split(";", 1)[0].strip().lower()
+def single_media_type(value: str) -> str | None:
+    """The lower-cased ``type/subtype`` of ``value`` when it is exactly one
+    well-formed media type (parameters allowed), else ``None``: a list such as
+    ``text/plain,text/html`` or anything malformed."""
+    match = _MEDIA_TYPE.fullmatch(value)
+    return match.group(1).lower() if match else None
+
+
+def is_active_type(content_type: str, extra: Iterable[str] = ()) -> bool:
+    """True for types a browser would run: HTML, XHTML, SVG, any XML, JavaScript
+    and ``extra`` (G6). Fails closed: a value that is not one well-formed media
+    type counts as active, since a browser may act on any part of it."""
+    media = single_media_type(content_type)
+    if media is None:
+        return True
     return media in ACTIVE_TYPES or media.endswith("+xml") or media in extra
 
 
