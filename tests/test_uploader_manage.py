@@ -934,6 +934,25 @@ def test_shorten_field_type_errors(client, uploader_token, body, message):
     assert (r.status_code, r.json) == (400, err(message))
 
 
+@pytest.mark.parametrize(("raw", "message"), [
+    (rb'{"url": "https://example.com/\ud800"}', "url is not UTF-8"),
+    (rb'{"url": "https://\udfff.example/"}', "url is not UTF-8"),
+    (rb'{"url": "https://example.com/", "alias": "a\ud800"}', "alias is not UTF-8"),
+])
+def test_shorten_lone_surrogates_are_refused(client, runtime, uploader_token, raw, message):
+    r = api(client, "POST", "/api/v1/shorten", uploader_token, raw=raw)
+    assert (r.status_code, r.json) == (400, err(message))
+    assert runtime.db.one("SELECT count(*) FROM uploader_items")[0] == 0
+
+
+def test_patch_link_with_a_lone_surrogate_is_refused(client, uploader_token):
+    link_id = shorten(client, uploader_token, "https://example.com/old").json["ID"]
+    r = api(client, "PATCH", f"/api/v1/uploads/{link_id}", uploader_token,
+            raw=rb'{"link": "https://example.com/\ud800"}')
+    assert (r.status_code, r.json) == (400, err("link is not UTF-8"))
+    assert client.simulate_get("/" + link_id).headers["Location"] == "https://example.com/old"
+
+
 @pytest.mark.parametrize("raw", [b"{", b"[]", b'["https://example.com"]', b"null",
                                  b'"https://example.com"', b"url=https://example.com",
                                  b"\xff", b'{"url": "https://example.com",}'])

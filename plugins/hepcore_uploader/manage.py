@@ -63,7 +63,8 @@ def read_object(request: Request) -> dict[str, Any]:
 
 
 def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: bool = False) -> Any:
-    """``data[name]`` checked against ``kind`` (400 ``<name> must be a <label>``)."""
+    """``data[name]`` checked against ``kind`` (400 ``<name> must be a <label>``);
+    a string must be encodable as UTF-8 (400 ``<name> is not UTF-8``)."""
     value = data.get(name)
     if value is None:
         if name in data and not nullable:
@@ -77,6 +78,11 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: 
         ok = isinstance(value, kind)
     if not ok:
         raise BadRequest(f"{name} must be a {label}")
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON can spell (\ud800)
+            raise BadRequest(f"{name} is not UTF-8") from None
     return value
 
 
