@@ -144,3 +144,44 @@ def test_shortlink_and_not_found(server: RunningServer, token: str) -> None:
     assert missing.headers["Content-Type"] == "text/html; charset=utf-8"
     assert requests.get(server.url + "/a/b", timeout=10).json() == {"ok": False,
                                                                     "error": "Not found"}
+
+
+def _final_answer(server: RunningServer, head: bytes) -> bytes:
+    """The first final (not 1xx) response to a request head sent without its
+    body, within 10 s."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        got = b""
+        while True:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed after {got!r}"
+            got += chunk
+            while got.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in got:
+                got = got.split(b"\r\n\r\n", 1)[1]  # gunicorn sends 100 Continue at once
+            if b"\r\n" in got:
+                return got
+
+
+@pytest.mark.parametrize("expect", [False, True])
+def test_refused_before_a_byte_of_the_body_is_asked_for(
+        server: RunningServer, host_dir: tuple[Path, str], expect: bool) -> None:
+    # G5: an announced size over the account's limit is refused unread, and
+    # so is a request without a token. Falcon's ASGI app used to wait for the
+    # first body bytes before routing, so uvicorn answered nothing until then.
+    data, token = host_dir
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--data", str(data), "accounts", "set", "erin",
+                     "--max-upload-size", "1000"]) == 0
+    try:
+        for auth, status in ((f"Authorization: {token}\r\n", b"413"), ("", b"401")):
+            head = (f"POST /upload HTTP/1.1\r\nHost: {server.url[7:]}\r\n{auth}"
+                    "Content-Type: multipart/form-data; boundary=b\r\n"
+                    f"Content-Length: {10 ** 9}\r\n"
+                    + ("Expect: 100-continue\r\n" if expect else "") + "\r\n").encode()
+            answer = _final_answer(server, head)
+            assert answer.split(b" ", 2)[1] == status, answer[:200]
+    finally:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["--data", str(data), "accounts", "set", "erin",
+                         "--max-upload-size", "100MiB"]) == 0

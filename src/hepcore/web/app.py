@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import falcon
 import falcon.asgi
@@ -21,6 +21,9 @@ from .mounts import Mount, MountRouter
 from .ops import add_ops_routes
 from .shell import error_serializer
 from .wsgi import ServiceResource, ServiceSink
+
+if TYPE_CHECKING:
+    from falcon._typing import AsgiEvent, AsgiReceive, AsgiSend
 
 log = logging.getLogger("hepcore.web")
 STREAM_BLOCK = 1024 * 1024
@@ -37,6 +40,46 @@ class AsgiApp(falcon.asgi.App):
     """``falcon.asgi.App`` for hepcore; identical responses to :class:`App`."""
 
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
+
+    async def __call__(  # type: ignore[override]  # falcon.asgi.App's own override of the WSGI call
+            self, scope: dict[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
+        if scope.get("type") == "http":
+            # Iterables of two-item iterables, which may be one-shot iterators.
+            headers = scope["headers"] = [(name, value) for name, value in
+                                          scope.get("headers") or ()]
+            if _announces_body(headers):
+                receive = _body_asked_for_later(receive)
+        await super().__call__(scope, receive, send)
+
+
+def _announces_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+def _body_asked_for_later(receive: AsgiReceive) -> AsgiReceive:
+    """``receive`` whose first call answers at once with an empty body chunk.
+
+    Falcon awaits the first body event before it routes a request, and
+    servers answer ``Expect: 100-continue`` when that await starts: the
+    client would send (and a plain client would have started sending) a body
+    that a 401, 413 or 429 refuses unread. WSGI asks for no byte before the
+    service reads one; this makes ASGI do the same (G5).
+    """
+    pending = True
+
+    async def deferred() -> AsgiEvent:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": b"", "more_body": True}
+        return await receive()
+
+    return deferred
 
 
 _shared_executor: Executor | None = None
