@@ -70,6 +70,28 @@ def open_header(fmt: Format, fh: IO[bytes]) -> Any:
     return AvifImagePlugin.AvifImageFile(fh)
 
 
+def webp_canvas(fh: IO[bytes]) -> tuple[int, int] | None:
+    """The canvas size a WebP file declares (``VP8X``, ``VP8L`` or ``VP8 ``),
+    read without Pillow, which refuses a header above about 179 megapixels
+    as a decompression bomb before the pixel budget can name its size;
+    ``None`` when the header is not one of those."""
+    fh.seek(0)
+    head = fh.read(30)
+    fh.seek(0)
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk, data = head[12:16], head[20:30]
+    if chunk == b"VP8X":  # flags and reserved (4 bytes), then width-1 and height-1 (24 bits)
+        return (int.from_bytes(data[4:7], "little") + 1, int.from_bytes(data[7:10], "little") + 1)
+    if chunk == b"VP8L" and data[0] == 0x2F:  # signature, then width-1 and height-1 (14 bits)
+        bits = int.from_bytes(data[1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and data[3:6] == b"\x9d\x01\x2a":  # frame tag, start code, 14-bit sizes
+        return (int.from_bytes(data[6:8], "little") & 0x3FFF,
+                int.from_bytes(data[8:10], "little") & 0x3FFF)
+    return None
+
+
 class TooLarge(Exception):
     """The image, one of its frames or the whole animation is above the pixel
     budget; the message is the one the client gets (413 ``too_large``)."""

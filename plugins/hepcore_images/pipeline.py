@@ -43,7 +43,7 @@ from .errors import (
     ImagesTooLarge,
     ImagesUnsupportedType,
 )
-from .formats import Format, TooLarge, check_gif, decode_all, identify, open_header
+from .formats import Format, TooLarge, check_gif, decode_all, identify, open_header, webp_canvas
 from .store import Upload
 
 if TYPE_CHECKING:
@@ -196,6 +196,8 @@ class UploadPipeline:
         try:
             if fmt.name == "gif":
                 check_gif(fh, self.pixel_budget)
+            elif fmt.name == "webp" and (canvas := webp_canvas(fh)) is not None:
+                self.pixel_budget.check_frame(canvas)
             img = open_header(fmt, fh)
             self.pixel_budget.check_frame(img.size)
         except TooLarge as exc:

@@ -314,6 +314,37 @@ def test_gif_bomb_header(upload: Upload) -> None:
         "Image is 60000x60000 (3600.0 megapixels); the limit is 50 megapixels.")
 
 
+def webp_declaring(kind: str, width: int, height: int) -> bytes:
+    """A real 16x16 WebP of ``kind`` (its first chunk) whose header declares another size."""
+    save: dict[str, Any] = {"VP8L": {"lossless": True}, "VP8 ": {"quality": 80},
+                            "VP8X": {"save_all": True,
+                                     "append_images": [Image.new("RGB", (16, 16), "red")]}}[kind]
+    data = bytearray(image_bytes("WEBP", (16, 16), **save))
+    assert data[12:16] == kind.encode()
+    if kind == "VP8X":
+        data[24:27] = (width - 1).to_bytes(3, "little")
+        data[27:30] = (height - 1).to_bytes(3, "little")
+    elif kind == "VP8L":
+        bits = int.from_bytes(data[21:25], "little") & ~((1 << 28) - 1)
+        data[21:25] = (bits | (width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    else:
+        data[26:28] = width.to_bytes(2, "little")
+        data[28:30] = height.to_bytes(2, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("kind", "width", "height"), [
+    ("VP8X", 14000, 14000), ("VP8X", 16000, 16000), ("VP8L", 16384, 16384),
+    ("VP8 ", 16383, 16383), ("VP8X", 8000, 8000)])
+def test_webp_bomb_header(upload: Upload, kind: str, width: int, height: int) -> None:
+    # Pillow refuses a WebP header above about 179 MP on its own, which used to
+    # come back as processing_failed instead of the size (section 5.2 step 10).
+    mp = width * height / 1_000_000
+    assert err(upload(webp_declaring(kind, width, height))) == error(
+        413, "too_large",
+        f"Image is {width}x{height} ({mp:.1f} megapixels); the limit is 50 megapixels.")
+
+
 # --- dedupe (F1) -----------------------------------------------------------------------
 
 
