@@ -19,7 +19,9 @@ KEY = "sk_cdn_" + "ab" * 32
     ("value", "token"),
     [("hyd-up-abc", "hyd-up-abc"), ("Bearer hyd-up-abc", "hyd-up-abc"),
      ("token   hyd-up-abc ", "hyd-up-abc"), ("BEARER\thyd-up-abc", "hyd-up-abc"),
-     ("Basic xyz", "Basic xyz"), ("  hyd-up-abc  ", "hyd-up-abc")],
+     ("Basic xyz", "Basic xyz"), ("  hyd-up-abc  ", "hyd-up-abc"),
+     ("Bearer\t hyd-up-abc", "hyd-up-abc"), ("token \t \thyd-up-abc", "hyd-up-abc"),
+     ("Bearerhyd-up-abc", "Bearerhyd-up-abc")],
 )
 def test_uploader_accepts_raw_and_prefixed_tokens(value: str, token: str) -> None:
     assert uploader_header(value) == token

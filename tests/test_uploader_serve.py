@@ -86,6 +86,9 @@ def test_account_serve_host_only_serves_that_account(client, runtime, account, u
     theirs = upload(client, other_token, b"theirs", content_type="text/plain", filename="b.txt")
     assert client.simulate_get("/" + mine, host="alice.hep.test").content == b"mine"
     assert client.simulate_get("/" + theirs, host="alice.hep.test").status_code == 404
+    # the same host, fully qualified or with a port
+    assert client.simulate_get("/" + theirs, host="alice.hep.test.").status_code == 404
+    assert client.simulate_get("/" + theirs, host="ALICE.hep.test.:8443").status_code == 404
     # every other host serves every account's items
     assert client.simulate_get("/" + mine, host="i.hep.test").content == b"mine"
     assert client.simulate_get("/" + theirs, host="i.hep.test").content == b"theirs"

@@ -255,6 +255,18 @@ def test_multipart_overhead_is_configurable(host):
     assert r.status == 413
 
 
+@pytest.mark.parametrize(("limit", "shown"), [
+    (100 * MIB, "100"), (MIB, "1"), (1179648, "1.125"), (2560, "0.00244140625")])
+def test_limit_in_the_message_has_no_trailing_zeros_and_no_rounding(host, limit, shown):
+    h = host(settings={"max_file_size": limit})
+    body, ctype = multipart([("file", "a.bin", None, b"x" * 10)])
+    r = call(h.app(), "POST", "/upload", body=body, headers=[
+        ("Authorization", h.token), ("Content-Type", ctype),
+        ("Content-Length", str(limit + 64 * 1024 + 1))])
+    assert r.status == 413
+    assert json.loads(r.body)["error"] == f"File exceeds your upload size limit of {shown} MB"
+
+
 def test_file_over_limit_while_streaming(host):
     h = host(settings={"max_file_size": int(2.5 * MIB)})
     client = h.client()

@@ -70,7 +70,8 @@ class ReadingRoutes:
 
     def host_owner(self, host: str) -> str | None:
         """The account whose serve base is ``host``, if any (section 1)."""
-        return self.account_serve_hosts().get(host.split(":", 1)[0].lower())
+        # "dave.example." is the same host as "dave.example" (a fully qualified name).
+        return self.account_serve_hosts().get(host.split(":", 1)[0].lower().rstrip("."))
 
     def item_url(self, item: Item, request: Request | None) -> str:
         """The public URL of an item, as ``POST /upload`` returned it."""

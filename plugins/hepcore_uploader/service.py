@@ -63,7 +63,7 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 
 def size_in_mb(limit: int) -> str:
     """``100``, ``2.5``: the limit in MiB without trailing zeros."""
-    return f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
+    return f"{limit / MIB:.10g}"
 
 
 def is_shortlink(value: str) -> bool:

@@ -21,17 +21,18 @@ class MalformedCredential(CredentialError):
     """An ``Authorization`` header that is not in the service's accepted form."""
 
 
+_UPLOADER_SCHEME = re.compile(r"(?:bearer|token)(?:[ \t]+|$)", re.IGNORECASE)
+
+
 def uploader_header(value: str | None) -> str:
     """Hep.gg uploader (U1): the raw token, optionally after ``Bearer``/``Token``
     (case-insensitive); any other scheme word is part of a token that will not match."""
     if value is None:
         raise MissingCredential("no Authorization header")
     token = value.strip()
-    head, sep, rest = token.partition(" ")
-    if not sep:
-        head, sep, rest = token.partition("\t")
-    if head.lower() in ("bearer", "token"):
-        token = rest.strip()
+    scheme = _UPLOADER_SCHEME.match(token)
+    if scheme is not None:
+        token = token[scheme.end():]
     if not token:
         raise MissingCredential("empty Authorization header")
     return token
