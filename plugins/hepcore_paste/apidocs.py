@@ -134,7 +134,7 @@ _CACHE = {"Cache-Control": {"type": "string", "enum": ["public, max-age=60", "no
                             "description": "public pastes: 1 minute; others never"}}
 _RATE_LIMITED = Reply(
     429, "Too many requests (code `RATE_LIMITED`, with `Retry-After`), or a Free account's "
-         "1000 live pastes (code `PASTE_TOTAL_CAP`, no `Retry-After`)",
+         "1000 live pastes (code `PASTE_TOTAL_CAP`; `Retry-After`: until its first paste expires)",
     {JSON: ref("Error")}, {"Retry-After": {"type": "string", "pattern": "^[0-9]+$"}})
 _TOO_LARGE = "Paste too large. Max 1 MB. (Free, anonymous) / Max 8 MB. (Prime)"
 

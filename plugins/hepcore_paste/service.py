@@ -9,6 +9,7 @@ objects; the web shells call them for WSGI and ASGI alike.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ log = logging.getLogger("hepcore.paste")
 DAY = 86400.0
 NOT_APPROVED = "Your account is not approved for paste creation"
 TOTAL_CAP_MESSAGE = "You've reached your snippet limit. Delete a few or upgrade to Prime."
+NO_EXPIRY_RETRY = 86400
 PURGE_JOB = "paste.purge"
 # Highlighting costs ~5 us and ~14 bytes of HTML per byte of content; larger
 # pastes are shown as escaped plain text, which costs little.
@@ -300,7 +302,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
                 assert draft is not None
                 # Refusals are decided here, committed with the rate-limit hit.
                 if self.over_total_cap(caller):
-                    pending = total_cap_error()
+                    pending = self.total_cap_error(caller)
                 elif inserts:
                     assert draft.language is not None  # part of `inserts`
                     paste = self._insert(caller, self.pastes.random_id(), content,
@@ -371,7 +373,16 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
 
     def check_total_cap(self, caller: Caller) -> None:
         if self.over_total_cap(caller):
-            raise total_cap_error()
+            raise self.total_cap_error(caller)
+
+    def total_cap_error(self, caller: Caller) -> ServiceError:
+        """The step-10 429; ``Retry-After`` is when the account's first live paste
+        expires, and so frees a place (a day when none will)."""
+        assert caller.account is not None
+        first = self.pastes.first_expiry(caller.account.id)
+        wait = NO_EXPIRY_RETRY if first is None else math.ceil(first - self.runtime.clock())
+        return ServiceError(TOTAL_CAP_MESSAGE, code="PASTE_TOTAL_CAP", status=429,
+                            headers={"Retry-After": str(max(1, wait))})
 
     def detect_language(self, sink: ContentSink) -> str:
         return detect(sink.head_text, time_limit=self.detect_time_limit)
@@ -504,10 +515,6 @@ class Draft:
     language: str | None
     visibility: str
     permanent: bool
-
-
-def total_cap_error() -> ServiceError:
-    return ServiceError(TOTAL_CAP_MESSAGE, code="PASTE_TOTAL_CAP", status=429)
 
 
 def _iso(ts: float | None) -> str | None:

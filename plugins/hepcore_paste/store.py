@@ -132,6 +132,12 @@ class PasteStore:
         (n,) = row
         return int(n)
 
+    def first_expiry(self, account_id: str) -> float | None:
+        """When the account's first live paste with an expiry expires, if any."""
+        row = self.db.one("SELECT min(expires_at) FROM paste_pastes WHERE account_id = ?"
+                          " AND deleted_at IS NULL AND expires_at > ?", (account_id, self.clock()))
+        return None if row is None or row[0] is None else float(row[0])
+
     def count_permanent(self, account_id: str) -> int:
         row = self.db.one(
             f"SELECT count(*) FROM paste_pastes WHERE account_id = ? AND is_permanent = 1"

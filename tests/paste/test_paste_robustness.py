@@ -228,6 +228,30 @@ def detections(monkeypatch) -> Iterator[list[str]]:
     yield calls
 
 
+def test_total_cap_retry_after_is_when_a_place_frees(paste_host, clock) -> None:
+    # Every 429 carries Retry-After: here, until the first live paste expires.
+    runtime, client = paste_host(free_total_cap=2)
+    account = runtime.accounts.create("cap", plan="prime")
+    key, _ = runtime.keys.create("paste", account.id)
+    first = create(client, key, content="one")
+    runtime.accounts.update(account.id, plan="free")
+    clock.advance(100)
+    assert create(client, key, content="two")
+    r = client.simulate_post("/api/paste", json={"content": "three"}, headers=bearer(key))
+    assert r.status_code == 429 and r.json["code"] == "PASTE_TOTAL_CAP"
+    # The Prime paste has no expiry until the purge job gives it one.
+    assert r.headers["retry-after"] == str(365 * 86400)
+    client.simulate_delete(f"/api/v1/snippets/{first}", headers=bearer(key))
+    assert create(client, key, content="three")
+    clock.advance(1000)
+    r = client.simulate_post("/api/paste", json={"content": "four"}, headers=bearer(key))
+    assert r.headers["retry-after"] == str(365 * 86400 - 1000)
+    # Nothing that will expire: a day.
+    runtime.db.write_one("UPDATE paste_pastes SET expires_at = NULL")
+    r = client.simulate_post("/api/paste", json={"content": "four"}, headers=bearer(key))
+    assert r.headers["retry-after"] == "86400"
+
+
 def test_refused_creates_do_not_pay_for_detection(paste_host, detections) -> None:
     runtime, client = paste_host(free_total_cap=1)
     account = runtime.accounts.create("cap")
@@ -239,7 +263,7 @@ def test_refused_creates_do_not_pay_for_detection(paste_host, detections) -> Non
     assert r.status_code == 429 and r.json == {
         "ok": False, "error": "You've reached your snippet limit. Delete a few or upgrade"
         " to Prime.", "code": "PASTE_TOTAL_CAP"}
-    assert "retry-after" not in r.headers
+    assert r.headers["retry-after"] == str(365 * 86400)  # when the first paste expires
     assert len(detections) == 1
 
     runtime, client = paste_host(create_rate_per_minute=1)
