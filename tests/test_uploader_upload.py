@@ -92,6 +92,16 @@ def test_a_file_part_without_a_body_does_not_swallow_the_next(client, runtime, u
     assert list(runtime.storage.keys()) == []
 
 
+def test_a_part_header_that_is_not_utf8_gets_a_plain_message(client, runtime, uploader_token):
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\xff.txt"'
+            b"\r\n\r\nx\r\n--b--\r\n")
+    r = client.simulate_post("/upload", body=body, headers={
+        "Content-Type": "multipart/form-data; boundary=b", "Authorization": uploader_token})
+    assert (r.status_code, r.json) == (400, {
+        "ok": False, "error": "Malformed request body: part header is not UTF-8"})
+    assert runtime.db.one("SELECT count(*) FROM uploader_items")[0] == 0
+
+
 def test_response_url_is_request_base_when_nothing_configured(client, uploader_token):
     r = post_file(client, uploader_token, host="files.example.net")
     assert r.json["url"] == "http://files.example.net/" + r.json["ID"]

@@ -42,6 +42,13 @@ def _with_params(media: str | None, raw: str | None) -> str | None:
     return media + ";" + raw.split(";", 1)[1]
 
 
+
+def _reason(exc: Exception) -> str:
+    """The parser's message without the repr of the exception it wraps."""
+    if any(isinstance(arg, UnicodeDecodeError) for arg in exc.args[1:]):
+        return "part header is not UTF-8"
+    return str(exc.args[0]) if exc.args else str(exc)
+
 class Part:
     """One part: its field ``name``, ``filename`` (``None`` for a plain field),
     declared ``content_type`` (``None`` when absent; media type lower-cased,
@@ -141,7 +148,7 @@ class FormReader:
                 boundary, max_header_size=MAX_HEADER_SIZE, max_segment_count=max_parts,
                 header_charset=header_charset)
         except _mp.MultipartError as exc:
-            raise MalformedBody(str(exc)) from None
+            raise MalformedBody(_reason(exc)) from None
         self._events = self._pump()
         self._current: Part | None = None
 
@@ -160,7 +167,7 @@ class FormReader:
         except _mp.ParserLimitReached as exc:
             raise MalformedBody(f"multipart limit reached: {exc}") from None
         except _mp.MultipartError as exc:
-            raise MalformedBody(str(exc)) from None
+            raise MalformedBody(_reason(exc)) from None
 
     def _next_event(self) -> _mp.MultipartSegment | bytes | None:
         try:
