@@ -215,7 +215,8 @@ def test_body_cut_short_gives_400_and_stores_nothing(client: falcon.testing.Test
 
 @pytest.mark.parametrize(("limit", "shown"), [(100 * 1024 * 1024, "100"),
                                                (int(2.5 * 1024 * 1024), "2.5"),
-                                               (1000, "0")])
+                                               (1179648, "1.125"),
+                                               (1000, "0.0009536743164")])
 def test_size_in_mb_rule(limit: int, shown: str) -> None:
     assert size_in_mb(limit) == shown
 
@@ -236,7 +237,7 @@ def test_account_size_limit_gives_413_and_leaves_nothing(client: falcon.testing.
                                            "Content-Type": ctype})
     assert result.status_code == 413
     expected = f"File exceeds your upload size limit of {size_in_mb(1000)} MB"
-    assert expected == "File exceeds your upload size limit of 0 MB"
+    assert expected == "File exceeds your upload size limit of 0.0009536743164 MB"
     assert result.json == {"ok": False, "error": expected, "code": "TOO_LARGE"}
     assert_nothing_left(runtime)
     small, ctype = multipart_file(b"x" * 1000)  # exactly the limit is allowed
