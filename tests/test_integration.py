@@ -184,4 +184,4 @@ def test_refused_before_a_byte_of_the_body_is_asked_for(
     finally:
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["--data", str(data), "accounts", "set", "erin",
-                         "--max-upload-size", "100MiB"]) == 0
+                         "--unset", "max_file_size"]) == 0

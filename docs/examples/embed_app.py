@@ -6,7 +6,7 @@ import falcon
 import falcon.asgi
 
 import hepcore
-from hepcore.web import add_service
+from hepcore.web import AsgiApp, add_service
 
 
 class Home:
@@ -25,7 +25,8 @@ class AsyncHome(Home):
 
 
 def create_app(runtime: hepcore.Runtime, asgi: bool = False) -> falcon.App:
-    app = falcon.asgi.App() if asgi else falcon.App()
+    # AsgiApp: a falcon.asgi.App that routes a request before asking for its body.
+    app = AsgiApp() if asgi else falcon.App()
     app.add_route("/", AsyncHome(runtime) if asgi else Home(runtime))
     add_service(app, runtime, "uploader", prefix="/files")
     return app
