@@ -18,6 +18,7 @@ import falcon.testing
 import pytest
 
 from hepcore import Runtime, build_runtime, load_config
+from hepcore.clock import parse_iso
 from hepcore.errors import CredentialDisabled, CredentialRevoked
 from hepcore.web import create_app
 
@@ -178,6 +179,23 @@ def test_accounts_set(data: Path, runtime: Runtime) -> None:
           message="hepcore: error: no account named 'nobody'")
     fails(data, "accounts", "set", "carol", "--set", "novalue", code=1,
           message="--set takes KEY=VALUE")
+
+
+def test_accounts_set_plan_free_gives_prime_pastes_their_expiry_at_once(
+        data: Path, runtime: Runtime) -> None:
+    account = runtime.accounts.create("dora", plan="prime")
+    token, _ = runtime.keys.create("paste", account.id, label="cli")
+    client = falcon.testing.TestClient(create_app(runtime))
+    made = client.simulate_post("/paste/api/paste", json={"content": "kept for now"},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert made.json["data"]["expiresAt"] is None
+    pid = made.json["data"]["id"]
+
+    ok(data, "accounts", "set", "dora", "--plan", "free")
+    shown = client.simulate_get(f"/paste/api/v1/snippets/{pid}",
+                                headers={"Authorization": f"Bearer {token}"}).json["data"]
+    expires = parse_iso(shown["expiresAt"])
+    assert expires - parse_iso(shown["createdAt"]) == pytest.approx(365 * 86400, abs=0.002)
 
 
 def test_keys_create_prints_the_key_last_in_each_format(data: Path, runtime: Runtime) -> None:

@@ -416,3 +416,29 @@ def test_signer_round_trips_json_payloads(payload: Any, purpose: str) -> None:
     assert signer.loads(token, purpose, max_age=1) == payload
     with pytest.raises(BadSignature):
         signer.loads(token, purpose + "!", max_age=1)
+
+
+def test_plan_change_listeners_run_in_the_change_and_can_veto_it(
+        accounts: AccountStore) -> None:
+    account = accounts.create("listened", plan="prime")
+    seen: list[tuple[str, str, str, str]] = []
+
+    def record(account_id: str, old: str, new: str) -> None:
+        # Inside the transaction: the new plan is already visible.
+        (plan,) = accounts.db.one("SELECT plan FROM accounts WHERE id = ?", (account_id,))
+        seen.append((account_id, old, new, plan))
+
+    accounts.on_plan_change(record)
+    accounts.update(account.id, status="suspended")  # no plan change: not announced
+    accounts.update(account.id, plan="prime")
+    accounts.update(account.id, plan="free")
+    assert seen == [(account.id, "prime", "free", "free")]
+
+    def veto(account_id: str, old: str, new: str) -> None:
+        raise RuntimeError("no")
+
+    accounts.on_plan_change(veto)
+    with pytest.raises(RuntimeError):
+        accounts.update(account.id, plan="prime", status="active")
+    after = accounts.get(account.id)
+    assert (after.plan, after.status) == ("free", "suspended")

@@ -116,6 +116,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         self.cache = HighlightCache(int(opts.get("render_cache_bytes", 32 * MIB)))
         self.downgrade_grace = float(opts.get("downgrade_grace_days", 30)) * DAY
         self.site_name = str(opts.get("site_name", "Hep.gg Paste"))
+        self.runtime.accounts.on_plan_change(self.plan_changed)
         jobs = getattr(self.runtime, "jobs", None)
         if jobs is not None:
             jobs.every(PURGE_JOB, float(opts.get("purge_interval", 600)), self.purge)
@@ -492,11 +493,20 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
                                visibility="public", permanent=False)
         return Response.json({"key": paste.id})
 
-    # --- purge (P6) ------------------------------------------------------------
+    # --- plans and purge (P6) -------------------------------------------------
+
+    def plan_changed(self, account_id: str, old: str, new: str) -> None:
+        """Prime to Free: the account's pastes with no expiry that are not
+        permanent expire at ``max(now + grace, createdAt + free_days)``, set in
+        the plan change's own transaction (section 1)."""
+        if old == "prime" and new == "free":
+            self.pastes.expire_prime_downgrades(self.downgrade_grace, self.free_days,
+                                                account_id)
 
     def purge(self) -> dict[str, int]:
-        """Expire Prime leftovers of downgraded accounts, purge expired pastes,
-        remove orphaned bytes. Safe to run concurrently and repeatedly."""
+        """Expire Prime leftovers of downgraded accounts (those whose plan was
+        changed other than through ``AccountStore.update``), purge expired
+        pastes, remove orphaned bytes. Safe to run concurrently and repeatedly."""
         downgraded = self.pastes.expire_prime_downgrades(self.downgrade_grace, self.free_days)
         purged = self.pastes.purge_expired()
         removed = self.pastes.drain_orphans()

@@ -248,16 +248,22 @@ class PasteStore:
 
     # --- purge ------------------------------------------------------------
 
-    def expire_prime_downgrades(self, grace: float, free_days: float) -> int:
-        """Pastes with no expiry, not permanent, owned by a Free account: set
-        ``expiresAt = max(now + grace, createdAt + free_days)`` (section 1)."""
+    def expire_prime_downgrades(self, grace: float, free_days: float,
+                                account_id: str | None = None) -> int:
+        """Pastes with no expiry, not permanent, owned by a Free account (only
+        ``account_id``'s when given): set ``expiresAt = max(now + grace,
+        createdAt + free_days)`` (section 1). Joins the caller's write transaction."""
         now = self.clock()
+        owners = "(SELECT id FROM accounts WHERE plan = 'free'"
+        params: tuple[Any, ...] = (now + grace, free_days * 86400)
+        if account_id is not None:
+            owners += " AND id = ?"
+            params += (account_id,)
         with self.db.write() as conn:
             cur = conn.execute(
                 "UPDATE paste_pastes SET expires_at = max(?, created_at + ?)"
                 " WHERE expires_at IS NULL AND is_permanent = 0 AND deleted_at IS NULL"
-                " AND account_id IN (SELECT id FROM accounts WHERE plan = 'free')",
-                (now + grace, free_days * 86400))
+                f" AND account_id IN {owners})", params)
         return cur.rowcount
 
     def purge_expired(self, batch: int = 500) -> int:

@@ -12,6 +12,7 @@ import builtins
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,9 @@ from .errors import ConfigError, NotFoundError
 PLANS = ("free", "prime")
 ACCOUNT_STATUSES = ("active", "suspended", "banned", "unapproved")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+PlanChange = Callable[[str, str, str], None]
+"""``(account_id, old_plan, new_plan)``, called inside the plan change's transaction."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,16 @@ class AccountStore:
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
+        self._plan_listeners: builtins.list[PlanChange] = []
+
+    def on_plan_change(self, listener: PlanChange) -> None:
+        """Call ``listener(account_id, old_plan, new_plan)`` whenever :meth:`update`
+        changes an account's plan, inside the same write transaction: writes it
+        makes through the runtime's database join that transaction, and an
+        exception it raises rolls the plan change back and reaches the caller.
+        Services register at start-up (the paste service gives a downgraded
+        account's pastes their Free expiry this way)."""
+        self._plan_listeners.append(listener)
 
     def create(self, name: str, *, plan: str = "free", email: str | None = None,
                status: str = "active", settings: dict[str, Any] | None = None) -> Account:
@@ -104,7 +118,8 @@ class AccountStore:
     def update(self, account_id: str, *, plan: str | None = None, status: str | None = None,
                email: str | None = None, settings: dict[str, Any] | None = None,
                unset: builtins.list[str] | None = None) -> Account:
-        """Change fields; ``settings`` are merged into the existing ones, ``unset`` removed."""
+        """Change fields; ``settings`` are merged into the existing ones, ``unset`` removed.
+        A changed plan is announced to the :meth:`on_plan_change` listeners."""
         if plan is not None:
             _check_choice("plan", plan, PLANS)
         if status is not None:
@@ -120,6 +135,9 @@ class AccountStore:
                 (plan or account.plan, status or account.status,
                  email if email is not None else account.email, json.dumps(merged), account_id),
             )
+            if plan is not None and plan != account.plan:
+                for listener in self._plan_listeners:
+                    listener(account_id, account.plan, plan)
         return self.get(account_id)
 
 

@@ -9,6 +9,7 @@ import re
 import pytest
 from conftest import bearer
 
+from hepcore.clock import iso_ms as iso
 from hepcore.serving import SANDBOX_CSP
 from hepcore_paste.store import ORPHAN_GRACE
 
@@ -193,13 +194,33 @@ def test_prime_downgrade_gets_the_grace_expiry(client, runtime, prime, prime_key
                                      headers=bearer(prime_key)).json["data"]["id"]
     clock.advance(400 * DAY)
     fresh = make(client, prime_key)
+    other = runtime.accounts.create("other", plan="prime")
+    other_key, _ = runtime.keys.create("paste", other.id, label="other")
+    untouched = make(client, other_key)
     runtime.accounts.update(prime.id, plan="free")
-    assert runtime.services["paste"].purge()["expiry_set"] == 2
+    # Set by the plan change itself, not left for the next purge.
+    shown = {pid: client.simulate_get(f"/api/v1/snippets/{pid}", headers=bearer(prime_key)
+                                      ).json["data"]["expiresAt"] for pid in (old, fresh)}
+    assert shown == {old: iso(clock() + 30 * DAY),  # max(now + 30 days, created + 365 days)
+                     fresh: iso(clock() + 365 * DAY)}
+    assert runtime.services["paste"].purge()["expiry_set"] == 0
     expiry = {r["id"]: r["expires_at"] for r in runtime.db.all(
         "SELECT id, expires_at FROM paste_pastes")}
-    assert expiry[old] == clock() + 30 * DAY  # max(now + 30 days, created + 365 days)
+    assert expiry[old] == clock() + 30 * DAY
     assert expiry[fresh] == clock() + 365 * DAY
-    assert expiry[permanent] is None
+    assert expiry[permanent] is None and expiry[untouched] is None
+    runtime.accounts.update(prime.id, plan="prime")  # an upgrade clears nothing
+    assert runtime.db.one("SELECT expires_at FROM paste_pastes WHERE id = ?",
+                          (old,))[0] == clock() + 30 * DAY
+
+
+def test_purge_still_catches_plans_changed_behind_the_store(client, runtime, prime, prime_key,
+                                                            clock) -> None:
+    pid = make(client, prime_key)
+    runtime.db.write_one("UPDATE accounts SET plan = 'free' WHERE id = ?", (prime.id,))
+    assert runtime.services["paste"].purge()["expiry_set"] == 1
+    assert runtime.db.one("SELECT expires_at FROM paste_pastes WHERE id = ?",
+                          (pid,))[0] == clock() + 365 * DAY
 
 
 def test_hastebin(client, runtime, key) -> None:
