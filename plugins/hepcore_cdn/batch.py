@@ -159,11 +159,19 @@ class BatchRoutes:
 
     def store_batch(self, account: Account, incoming: Sequence[Incoming]) -> BatchResult:
         """6.4 steps 6-8: decide every file against the quota before storing any,
-        then store the accepted ones in order. Consumes every writer."""
+        then store the accepted ones in order. Consumes every writer.
+
+        Step 8 keeps the longest run of stored files, from the first, that fits
+        beside what concurrent uploads took: each file is charged as it is
+        stored, and once one no longer fits, it and every later accepted file
+        are reported removed, newest first, after the other failures. That is
+        the outcome of storing them all and deleting newest first, without
+        usage ever passing the total."""
         quota = self.quota(account)
         # A file whose bytes could not be written takes no room in the plan.
         decisions = plan_batch([0 if i.storage_failed else i.size for i in incoming], quota)
         result = BatchResult()
+        removed: list[str] = []
         try:
             for item, decision in zip(incoming, decisions, strict=True):
                 original = clean_text(item.filename)
@@ -176,6 +184,10 @@ class BatchRoutes:
                                           _oversize_reason(item.size, quota.per_file)})
                     continue
                 name = sanitize(item.filename)
+                if removed:
+                    item.discard()
+                    removed.append(name)
+                    continue
                 writer = item.writer
                 content_type = detect_type(writer.head, name, item.declared)
                 try:
@@ -183,7 +195,7 @@ class BatchRoutes:
                                                      content_type=content_type,
                                                      total=quota.total))
                 except QuotaExceeded:
-                    result.failed.append({"filename": name, "reason": REMOVED_CONCURRENT})
+                    removed.append(name)
                 except StorageError:
                     log.exception("batch upload of one file failed")
                     result.failed.append({"filename": original, "reason": BATCH_INTERNAL_ERROR})
@@ -192,6 +204,8 @@ class BatchRoutes:
         finally:
             for item in incoming:
                 item.discard()
+        result.failed.extend({"filename": name, "reason": REMOVED_CONCURRENT}
+                             for name in reversed(removed))
         return result
 
 

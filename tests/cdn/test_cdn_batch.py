@@ -250,6 +250,35 @@ def test_concurrent_uploads_past_the_quota_are_removed(cdn_host: Callable[..., C
     assert len(stored_files(host.runtime)) == 1
 
 
+def test_concurrent_removal_keeps_the_first_files_that_fit(
+        cdn_host: Callable[..., CdnHost]) -> None:
+    """As if all were stored and the newest deleted until usage fits: a later,
+    smaller file is removed too, and removals are reported newest first."""
+    host = cdn_host(settings={"cdn_storage_limit": 100})
+    service = service_of(host.runtime)
+    files = incoming(host.runtime, [("A.bin", b"a" * 40), ("huge.bin", b"h" * 200),
+                                    ("B.bin", b"b" * 40), ("C.bin", b"c" * 10)], 100)
+    original = service.quota
+
+    def raced(account: Account) -> object:
+        quota = original(account)
+        host.runtime.quotas.charge(f"cdn:{account.id}", 30)  # a concurrent upload
+        return quota
+
+    service.quota = raced  # type: ignore[method-assign]
+    try:
+        result = service.store_batch(host.account, files)
+    finally:
+        service.quota = original  # type: ignore[method-assign]
+    assert [u.filename for u in result.uploads] == ["A.bin"]
+    removed = "Removed: concurrent uploads exceeded quota"
+    assert result.failed == [
+        {"filename": "huge.bin", "reason": "Would exceed storage quota (60 Bytes remaining)"},
+        {"filename": "C.bin", "reason": removed}, {"filename": "B.bin", "reason": removed}]
+    assert usage(host.runtime, host.account.id)[0] == 70
+    assert len(stored_files(host.runtime)) == 1
+
+
 def test_more_parts_than_the_reader_takes_are_too_many_files(
         client: falcon.testing.TestClient, runtime: Runtime, account: Account,
         auth: dict[str, str]) -> None:
