@@ -75,15 +75,15 @@ def parse_url(url: str) -> Target:
         try:
             literal = parse_address(hostname)
         except ValueError as exc:
-            raise InvalidURL("Invalid host", detail=str(exc)) from exc
+            raise InvalidURL(detail=str(exc)) from exc
         if not isinstance(literal, ipaddress.IPv6Address):
-            raise InvalidURL("Invalid host")
+            raise InvalidURL(detail="not an IPv6 literal")
         host = str(literal)
     else:
         try:
             host = ascii_host(hostname)
-        except ValueError as exc:
-            raise InvalidURL("Invalid host", detail=str(exc)) from exc
+        except ValueError as exc:  # spec step 3's "Invalid host" is for an empty host only
+            raise InvalidURL(detail=str(exc)) from exc
         if is_odd_numeric_host(host):
             raise DestinationBlocked(detail=f"numeric host {host!r} is not a dotted quad")
         if CANONICAL_QUAD.fullmatch(host):
