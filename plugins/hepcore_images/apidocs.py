@@ -30,6 +30,7 @@ from .errors import (
     MISSING_FILE,
     NSFW_REJECTED,
     PROCESSING_FAILED,
+    RANGE_NOT_SATISFIABLE,
     STORAGE_FAILED,
     TOKEN_EXPIRED,
     TOKEN_UPLOAD_ONLY,
@@ -291,8 +292,11 @@ SERVE_REPLIES = (
           headers={k: v for k, v in SERVE_HEADERS.items() if k != "Content-Length"}),
     IMAGE_NOT_FOUND_REPLY,
     BAD_LENGTH_REPLY,
-    Reply(416, "Range not satisfiable (empty body)", SERVED_CONTENT,
-          {"Content-Range": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"}}),
+    failure(416, {"range_not_satisfiable": (RANGE_NOT_SATISFIABLE,)},
+            "A `Range` that starts past the last byte (or `bytes=-0`); sent with "
+            "`Content-Range: bytes */<size>` and `Cache-Control: no-store`.",
+            {"Content-Range": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+             "Cache-Control": {"const": "no-store"}}),
 )
 
 UPLOAD_FORM: Schema = {

@@ -84,11 +84,11 @@ def cmd_unban(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
-    from hepcore.clock import parse_iso
+    from .store import page_before
 
     service = _service(runtime)
     account = runtime.accounts.by_name(args.account)
-    before = round(parse_iso(args.before), 3) if args.before else None
+    before = page_before(args.before) if args.before else None
     items, more = service.uploads.page(account.id, args.limit, before)
     base = _base(service)
     if args.json:

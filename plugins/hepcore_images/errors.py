@@ -27,6 +27,7 @@ BANNED = "Your account is banned."
 UPLOAD_NOT_FOUND = "Upload not found."
 IMAGE_NOT_FOUND = "Image not found."
 DELETE_LINK_INVALID = "Delete link is invalid or was already used."
+RANGE_NOT_SATISFIABLE = "Requested range not satisfiable."
 WEBHOOK_NOT_FOUND = "Webhook not found."
 UNSUPPORTED_TYPE = "Unsupported file type. Allowed: PNG, JPG, GIF, WebP, AVIF."
 NSFW_REJECTED = "Explicit content detected. This image cannot be hosted."
@@ -111,6 +112,14 @@ class ImagesRejected(ImagesError):
     """415 ``nsfw_rejected`` by default: a moderation plugin refused the image."""
 
     status, default_code, default_message = 415, "nsfw_rejected", NSFW_REJECTED
+
+
+class ImagesRangeNotSatisfiable(ImagesError):
+    """416 ``range_not_satisfiable``: a ``Range`` on ``/images/<filename>`` that
+    starts past the image's last byte (or asks for its last 0 bytes)."""
+
+    status, default_code, default_message = (416, "range_not_satisfiable",
+                                             RANGE_NOT_SATISFIABLE)
 
 
 class ImagesRateLimited(ImagesError):

@@ -8,7 +8,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from hepcore.clock import iso_ms, parse_iso
+from hepcore.clock import iso_ms
 from hepcore.http import Request, Response
 from hepcore.serving import serve_object
 
@@ -18,9 +18,10 @@ from .errors import (
     UPLOAD_NOT_FOUND,
     ImagesBadRequest,
     ImagesNotFound,
+    ImagesRangeNotSatisfiable,
 )
 from .jsonbody import read_json_object
-from .store import Upload
+from .store import Upload, page_before
 
 if TYPE_CHECKING:
     from hepcore.errors import ServiceError
@@ -128,10 +129,19 @@ class Management:
         except FileNotFoundError:
             log.error("bytes missing for %s", upload.filename)
             return self._image_not_found()
+        if served.response.status == 416:
+            # serve_object answers an empty body typed as the image; section 3
+            # wants every error in the envelope.
+            return self._serve_error(ImagesRangeNotSatisfiable(
+                headers={"Content-Range": f"bytes */{upload.size}"}))
         return served.response
 
     def _image_not_found(self) -> Response:
-        response = self.render_error(ImagesNotFound(IMAGE_NOT_FOUND))
+        return self._serve_error(ImagesNotFound(IMAGE_NOT_FOUND))
+
+    def _serve_error(self, err: ServiceError) -> Response:
+        """An error on ``/images/``: the envelope, never kept by a cache."""
+        response = self.render_error(err)
         response.set_header("Cache-Control", "no-store")
         return response
 
@@ -150,8 +160,8 @@ class Management:
         before = None
         if raw_before is not None:
             try:
-                before = round(parse_iso(raw_before), 3)
-            except (ValueError, OverflowError, OSError):
+                before = page_before(raw_before)
+            except (ValueError, OverflowError):
                 raise ImagesBadRequest(BEFORE_MESSAGE) from None
         items, more = self.uploads.page(actor.account.id, limit, before)
         base = self.public_base(request)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hepcore.clock import Clock
 from hepcore.db import Database, first_free_millisecond
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# The digits of a time's fraction past the microsecond, which fromisoformat() drops.
+_FRACTION = re.compile(r"[T ][0-9:]+[.,][0-9]{6}([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,31 @@ class Upload:
             storage_key=row["storage_key"], tags=list(json.loads(row["tags"] or "[]")),
             created_at=row["created_at"], deleted_at=row["deleted_at"],
         )
+
+
+def page_before(value: str) -> float:
+    """The ``before`` cursor ``value`` (ISO-8601 as :func:`hepcore.clock.parse_iso`
+    reads it) as the bound of :meth:`UploadStore.page`.
+
+    Creation times are whole milliseconds (``first_free_millisecond``), so
+    "created strictly earlier than ``value``" is "created earlier than ``value``
+    rounded up to a whole millisecond", computed in integer microseconds.
+    ``fromisoformat`` drops digits past the microsecond; when any of them is not
+    zero, the instant is past that microsecond (``19:03:50.8770001Z`` lists an
+    upload of ``19:03:50.877Z``). Raises :class:`ValueError` for anything that
+    is not an ISO-8601 timestamp.
+    """
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    micros = (dt - _EPOCH) // _MICROSECOND
+    fraction = _FRACTION.search(text)
+    past = fraction is not None and fraction.group(1).strip("0") != ""
+    millis = micros // 1000 + 1 if past else -(-micros // 1000)
+    return millis / 1000
 
 
 class UploadStore:

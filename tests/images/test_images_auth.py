@@ -143,6 +143,24 @@ def test_mint_bad_ttl(client: falcon.testing.TestClient, key: str, value: Any) -
                             "ttl_seconds must be an integer between 60 and 604800."})
 
 
+@pytest.mark.parametrize("literal", [
+    "9" * 5000, "-" + "9" * 5000,  # past int()'s 4300-digit limit: ValueError in json.loads
+    "1" + "0" * 4300, "-1" + "0" * 4300, "9" * 4300, "1" + "0" * 30, "3600e0", "-0"])
+def test_mint_huge_ttl_is_out_of_range(client: falcon.testing.TestClient, key: str,
+                                       literal: str) -> None:
+    r = mint(client, key, b'{"ttl_seconds": ' + literal.encode() + b"}")
+    assert err(r) == (400, {"ok": False, "code": "bad_request", "error":
+                            "ttl_seconds must be an integer between 60 and 604800."})
+
+
+def test_mint_ignores_huge_integers_elsewhere(client: falcon.testing.TestClient,
+                                              key: str) -> None:
+    body = b'{"note": [' + b"7" * 5000 + b', -' + b"7" * 5000 + b'], "ttl_seconds": 600}'
+    r = mint(client, key, body)
+    assert r.status_code == 200
+    assert r.json["expires_at"] == "2026-05-28T20:36:40.000Z"  # FakeClock start + 600 s
+
+
 @pytest.mark.parametrize("body", [b"{", b"[1]", b"\xff\xfe", b"null", b'"x"',
                                   b"[" * 100000])  # too deep for the parser: RecursionError
 def test_mint_bad_json(client: falcon.testing.TestClient, key: str, body: bytes) -> None:

@@ -122,3 +122,23 @@ def test_unsupported_file_from_cli(data: Path, tmp_path: Path) -> None:
     assert "Unsupported file type" in out.stderr
 
 
+
+
+def test_list_before_is_exact(data: Path, tmp_path: Path) -> None:
+    """``--before`` lists what was created strictly earlier, to the last digit:
+    an upload of ``…:50.877Z`` is listed by ``--before …:50.8771Z``."""
+    path = tmp_path / "before.png"
+    Image.new("RGB", (7, 5), (4, 5, 6)).save(path, "PNG")
+    name = json.loads(hepcore(data, "images", "upload", "--account", "carol",
+                              str(path)).stdout)["filename"]
+
+    def listed(before: str) -> list[str]:
+        out = hepcore(data, "images", "list", "--account", "carol", "--limit", "100",
+                      "--before", before, "--json").stdout
+        return [u["filename"] for u in json.loads(out)["uploads"]]
+
+    created = next(u["created_at"] for u in json.loads(hepcore(
+        data, "images", "list", "--account", "carol", "--limit", "100", "--json").stdout)[
+            "uploads"] if u["filename"] == name)
+    assert name in listed(created.replace("Z", "1Z"))
+    assert name not in listed(created)

@@ -52,6 +52,56 @@ def test_serving_headers(client: falcon.testing.TestClient, upload: Upload) -> N
     assert cached.status_code == 304 and cached.content == b""
 
 
+RANGE_NOT_SATISFIABLE = {"ok": False, "code": "range_not_satisfiable",
+                         "error": "Requested range not satisfiable."}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("spec", ["bytes={size}-", "bytes=99999999-", "bytes=-0",
+                                  "bytes=" + "9" * 5000 + "-"])
+def test_unsatisfiable_range_is_an_error(client: falcon.testing.TestClient, upload: Upload,
+                                         method: str, spec: str) -> None:
+    r = upload(image_bytes("PNG")).json
+    got = client.simulate_request(method, f"/images/{r['filename']}",
+                                  headers={"Range": spec.format(size=r["size"])})
+    assert got.status_code == 416
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["Content-Range"] == f"bytes */{r['size']}"
+    assert got.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in got.headers
+    full = client.simulate_get(f"/images/{r['filename']}", headers={"Range": "bytes=99999999-"})
+    assert full.json == RANGE_NOT_SATISFIABLE
+    if method == "GET":
+        assert got.json == RANGE_NOT_SATISFIABLE
+    else:
+        assert got.content == b""
+        assert got.headers["Content-Length"] == str(len(full.content))
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_satisfiable_ranges(client: falcon.testing.TestClient, upload: Upload,
+                            method: str) -> None:
+    r = upload(image_bytes("PNG")).json
+    path = f"/images/{r['filename']}"
+    whole = client.simulate_get(path)
+    size = r["size"]
+    for spec, start, end in [("bytes=0-9", 0, 9), ("bytes=-10", size - 10, size - 1),
+                             (f"bytes={size - 1}-", size - 1, size - 1),
+                             ("bytes=5-99999999", 5, size - 1)]:
+        got = client.simulate_request(method, path, headers={"Range": spec})
+        assert got.status_code == 206, spec
+        assert got.headers["Content-Type"] == "image/png"
+        assert got.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+        assert got.headers["Content-Length"] == str(end - start + 1)
+        assert got.headers["Cache-Control"] == "public, max-age=86400"
+        assert got.headers["ETag"] == whole.headers["ETag"]
+        assert got.content == (whole.content[start:end + 1] if method == "GET" else b"")
+    # If-None-Match is answered before the range is looked at
+    cached = client.simulate_request(method, path, headers={
+        "If-None-Match": whole.headers["ETag"], "Range": "bytes=99999999-"})
+    assert cached.status_code == 304 and cached.content == b""
+
+
 @pytest.mark.parametrize("name", ["FIXITFY-aaaaaaaaaaaa.png", "nope", "..%2Fsecret"])
 def test_unknown_image(client: falcon.testing.TestClient, name: str) -> None:
     got = client.simulate_get(f"/images/{name}")
@@ -149,6 +199,46 @@ def test_list_bad_limit(client: falcon.testing.TestClient, key: str, value: str)
     r = client.simulate_get("/api/v1/uploads", query_string=f"limit={value}", headers=auth(key))
     assert err(r) == (400, {"ok": False, "code": "bad_request",
                             "error": "limit must be an integer between 1 and 100."})
+
+
+@pytest.mark.parametrize(("before", "listed"), [
+    ("2026-05-28T20:26:40.8771Z", True),         # 0.1 ms after: was rounded down to .877
+    ("2026-05-28T20:26:40.8770001Z", True),      # past the microseconds fromisoformat keeps
+    ("2026-05-28T23:26:40.8771+03:00", True),
+    ("2026-05-28T20:26:40.878Z", True),
+    ("2026-05-28T20:26:40.877Z", False),         # created exactly then: not strictly earlier
+    ("2026-05-28T20:26:40.877000000Z", False),
+    ("2026-05-28T20:26:40.8769Z", False),
+    ("2026-05-28T20:26:40.8765Z", False),        # was rounded up to .877... and still out
+    ("2026-05-28T20:26:40.876999999Z", False),
+])
+def test_list_before_is_exact(client: falcon.testing.TestClient, key: str, clock: FakeClock,
+                              upload: Upload, before: str, listed: bool) -> None:
+    clock.advance(0.877)
+    name = upload(image_bytes()).json["filename"]
+    created = client.simulate_get("/api/v1/uploads", headers=auth(key)).json
+    assert created["uploads"][0]["created_at"] == "2026-05-28T20:26:40.877Z"
+    page = client.simulate_get("/api/v1/uploads", params={"before": before}, headers=auth(key))
+    assert page.status_code == 200
+    assert [u["filename"] for u in page.json["uploads"]] == ([name] if listed else [])
+
+
+def test_list_before_next_to_a_cursor(client: falcon.testing.TestClient, key: str,
+                                      clock: FakeClock, upload: Upload) -> None:
+    """Uploads 1 ms apart: a before between two of them splits the list there."""
+    clock.advance(0.877)  # the three share a millisecond: stamped .877, .878 and .879
+    names = [upload(image_bytes(color=(i, 1, 1))).json["filename"] for i in range(3)]
+    stamps = [u["created_at"] for u in client.simulate_get(
+        "/api/v1/uploads", headers=auth(key)).json["uploads"]]
+    assert stamps == ["2026-05-28T20:26:40.879Z", "2026-05-28T20:26:40.878Z",
+                      "2026-05-28T20:26:40.877Z"]
+    for before, expected in [("2026-05-28T20:26:40.8785Z", names[1::-1]),
+                             ("2026-05-28T20:26:40.878Z", names[:1]),
+                             ("2026-05-28T20:26:40.8779999Z", names[:1]),
+                             ("2026-05-28T20:26:40.877Z", [])]:
+        page = client.simulate_get("/api/v1/uploads", params={"before": before},
+                                   headers=auth(key)).json
+        assert [u["filename"] for u in page["uploads"]] == expected, before
 
 
 @pytest.mark.parametrize("value", ["yesterday", "", "2026-13-01T00:00:00Z", "1e400"])

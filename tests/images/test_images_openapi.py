@@ -119,6 +119,9 @@ def test_error_answers_name_their_codes(client: falcon.testing.TestClient) -> No
     assert me["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
     served = doc["paths"]["/images/{filename}"]["get"]["responses"]
     assert served["404"]["headers"]["Cache-Control"]["schema"] == {"const": "no-store"}
+    assert error_codes(served["416"]) == ["range_not_satisfiable"]
+    assert served["416"]["headers"]["Cache-Control"]["schema"] == {"const": "no-store"}
+    assert "Content-Range" in served["416"]["headers"]
     assert set(served["200"]["content"]) == {"image/png", "image/jpeg", "image/gif",
                                              "image/webp", "image/avif"}
 
@@ -205,8 +208,16 @@ def test_real_objects_answer_as_documented(runtime: Runtime, app_kind: str, key:
     assert (part.status_code, len(part.content)) == (206, 10)
     assert call(image["GET"], path_parameters={"filename": name},
                 headers={"If-None-Match": etag}).status_code == 304
+    for method in ("GET", "HEAD"):
+        unsatisfiable = call(image[method], path_parameters={"filename": name},
+                             headers={"Range": "bytes=99999999-"})
+        assert (unsatisfiable.status_code, unsatisfiable.headers["content-type"],
+                unsatisfiable.headers["cache-control"]) == (
+            416, ["application/json"], ["no-store"])
+        assert unsatisfiable.headers["content-range"] == [f"bytes */{first.json()['size']}"]
+    assert unsatisfiable.content == b""  # HEAD
     assert call(image["GET"], path_parameters={"filename": name},
-                headers={"Range": "bytes=99999999-"}).status_code == 416
+                headers={"Range": "bytes=99999999-"}).json()["code"] == "range_not_satisfiable"
 
     page = call(schema["/api/v1/uploads"]["GET"], auth=key, query={"limit": 1})
     assert (page.json()["count"], page.json()["uploads"][0]["filename"]) == (

@@ -17,6 +17,7 @@ from hepcore.web import create_app
 
 PUBLIC_BASE = "https://upload.fixitfy.com.tr"
 HOOK = "https://hooks.example.com/fixitfy"
+HUGE = b"9" * 5000  # a JSON integer too long for int() (4300 digits at most)
 
 
 @pytest.fixture
@@ -132,11 +133,27 @@ def test_create_returns_the_webhook_and_the_account_secret(
     (b'{"url": "https://example.com/", "enabled": "yes"}', "enabled must be a boolean."),
     (b'{"url": "https://example.com/", "enabled": 1}', "enabled must be a boolean."),
     (b'{"url": "https://example.com/", "enabled": null}', "enabled must be a boolean."),
+    # integers past int()'s 4300-digit limit are out of range, not invalid JSON
+    (b'{"url": ' + HUGE + b"}", "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/", "enabled": -' + HUGE + b"}",
+     "enabled must be a boolean."),
 ])
 def test_create_validation(client: falcon.testing.TestClient, key: str, raw: bytes,
                            message: str) -> None:
     assert error(post_json(client, "/api/v1/webhooks", key, raw=raw)) == bad_request(message)
     assert client.simulate_get("/api/v1/webhooks", headers=auth(key)).json["webhooks"] == []
+
+
+def test_huge_integers_in_ignored_members(client: falcon.testing.TestClient,
+                                          key: str) -> None:
+    made = post_json(client, "/api/v1/webhooks", key,
+                     raw=b'{"url": "' + HOOK.encode() + b'", "extra": ' + HUGE + b"}")
+    assert made.status_code == 200, made.text
+    path = f"/api/v1/webhooks/{made.json['webhook']['id']}"
+    patched = post_json(client, path, key, raw=b'{"extra": -' + HUGE + b', "enabled": false}',
+                        method="PATCH")
+    assert patched.status_code == 200, patched.text
+    assert patched.json["webhook"]["enabled"] is False
 
 
 def test_url_length_limit(client: falcon.testing.TestClient, key: str) -> None:
@@ -207,6 +224,8 @@ def test_patch_url_and_enabled(client: falcon.testing.TestClient, key: str) -> N
     (b'{"url": null}', "url must be an absolute http(s) URL."),
     (b'{"enabled": "false"}', "enabled must be a boolean."),
     (b'{"enabled": 0}', "enabled must be a boolean."),
+    (b'{"enabled": ' + HUGE + b"}", "enabled must be a boolean."),
+    (b'{"url": -' + HUGE + b"}", "url must be an absolute http(s) URL."),
 ])
 def test_patch_validation(client: falcon.testing.TestClient, key: str, raw: bytes,
                           message: str) -> None:
