@@ -346,6 +346,135 @@ def test_oembed_respects_account_serve_hosts(client, runtime, account, uploader_
     assert oembed(client, url=f"https://alice.hep.test/{theirs}").json == NOT_FOUND
 
 
+
+# --- which URLs are item URLs of this service (section 6) ---------------------
+
+
+@pytest.mark.parametrize("url", [
+    "http://otherhost.example/{id}",
+    "http://falconframework.org.evil.test/{id}",
+    "http://evil.test/falconframework.org/{id}",
+    "https://falconframework.org/{id}",  # another scheme is another origin
+    "http://falconframework.org:8080/{id}",
+    "http://x:99999999/{id}",
+    "http://falconframework.org:99999999/{id}",
+    "http://falconframework.org:65536/{id}",
+    "http://falconframework.org:8o/{id}",
+    "http://falconframework.org:-80/{id}",
+    "http://falcon framework.org/{id}",
+    "http://user@falconframework.org/{id}",
+    "http://user:pw@falconframework.org/{id}",
+    "//falconframework.org/{id}",
+    "/{id}",
+    "{id}",
+    "ftp://falconframework.org/{id}",
+])
+def test_oembed_refuses_other_origins(client, png_id, url):
+    url = url.format(id=png_id)
+    assert client.simulate_get("/" + png_id).status_code == 200  # the item exists
+    r = oembed(client, url=url)
+    assert (r.status_code, r.json) == (404, NOT_FOUND), url
+    assert r.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", [
+    "/a/{id}", "//{id}", "/{id}/", "/{id}/x", "/api/{id}", "/./{id}", "/x/../{id}",
+    "/uploader/{id}",
+])
+def test_oembed_refuses_other_paths(client, png_id, path):
+    r = oembed(client, url=BASE + path.format(id=png_id))
+    assert (r.status_code, r.json) == (404, NOT_FOUND), path
+
+
+@pytest.mark.parametrize("url", [
+    "http://falconframework.org:80/{id}",
+    "http://falconframework.org:0080/{id}",
+    "http://falconframework.org:/{id}",
+    "http://FalconFramework.ORG/{id}",
+    "http://falconframework.org./{id}",
+    "HTTP://falconframework.org/{id}",
+    "http://falconframework.org/{id}?embed=raw#top",
+    "http://falconframework.org/%7Bid%7D",  # the ID percent-encoded, as the route decodes it
+])
+def test_oembed_origin_is_compared_normalised(client, png_id, url):
+    url = url.replace("%7Bid%7D", "".join(f"%{b:02X}" for b in png_id.encode()))
+    r = oembed(client, url=url.format(id=png_id))
+    assert r.status_code == 200, url
+    # the document always carries the item's own URL
+    assert (r.json["title"], r.json["url"]) == (png_id, f"{BASE}/{png_id}?embed=raw")
+
+
+def test_oembed_under_a_mount_prefix(host):
+    h = host(prefix="/uploader")
+    client = h.client()
+    body, ctype = multipart([("file", "x.png", "image/png", PNG)])
+    r = client.simulate_post("/uploader/upload", body=body,
+                             headers={"Content-Type": ctype, "Authorization": h.token})
+    assert r.status_code == 200, r.text
+    item, url = r.json["ID"], r.json["url"]
+    assert url == f"{BASE}/uploader/{item}"
+
+    def get(target: str) -> falcon.testing.Result:
+        return client.simulate_get("/uploader/api/oembed", params={"url": target})
+
+    doc = get(url).json
+    assert (doc["title"], doc["url"], doc["provider_url"]) == (
+        item, url + "?embed=raw", f"{BASE}/uploader")
+    assert get(f"{BASE}/UPLOADER/../uploader/{item}").json == NOT_FOUND
+    for path in (f"/{item}", f"/other/{item}", f"/uploader/x/{item}", f"/uploaderx/{item}",
+                 f"/x/uploader/{item}"):
+        r = get(BASE + path)
+        assert (r.status_code, r.json) == (404, NOT_FOUND), path
+
+
+def test_oembed_accepts_only_the_configured_bases(host):
+    h = host(public_base_url="https://hep.example",
+             options={"serve_base_url": "https://i.hep.example/files"})
+    client = h.client()
+    item = upload(client, h.token, PNG, "x.png", "image/png")
+    served = f"https://i.hep.example/files/{item}"
+    for url in (served, f"https://I.Hep.Example.:443/files/{item}", f"https://hep.example/{item}",
+                f"https://HEP.example:443/{item}"):
+        r = oembed(client, url=url)
+        assert r.status_code == 200, url
+        assert r.json["url"] == served + "?embed=raw"
+    # the request's own host is not a public base once one is configured
+    for url in (f"https://i.hep.example/{item}", f"http://i.hep.example/files/{item}",
+                f"https://i.hep.example:8443/files/{item}", f"https://hep.example/files/{item}",
+                f"http://hep.example/{item}", f"{BASE}/{item}", f"https://x.hep.example/{item}"):
+        r = oembed(client, url=url)
+        assert (r.status_code, r.json) == (404, NOT_FOUND), url
+
+
+def test_oembed_on_an_ip_literal_base(host):
+    h = host(public_base_url="http://[::1]:8080")
+    client = h.client()
+    item = upload(client, h.token, PNG, "x.png", "image/png")
+    for url in (f"http://[::1]:8080/{item}", f"http://[0:0::1]:8080/{item}"):
+        assert oembed(client, url=url).json["url"] == f"http://[::1]:8080/{item}?embed=raw"
+    for url in (f"http://[::2]:8080/{item}", f"http://[::1]/{item}", f"http://[::1]x:8080/{item}",
+                f"http://[::1%25lo]:8080/{item}", f"http://::1:8080/{item}"):
+        assert oembed(client, url=url).json == NOT_FOUND, url
+
+
+def test_oembed_account_serve_host_rules(client, runtime, account, uploader_token):
+    runtime.accounts.update(account.id, settings={"serve_base_url": "https://alice.hep.test/u"})
+    mine = upload(client, uploader_token, PNG, "x.png", "image/png")
+    other = runtime.accounts.create("mallory")
+    token, _ = runtime.keys.create("uploader", other.id)
+    theirs = upload(client, token, PNG, "y.png", "image/png")
+    for url in (f"https://alice.hep.test/u/{mine}", f"https://ALICE.hep.test.:443/u/{mine}"):
+        assert oembed(client, url=url).json["url"] == f"https://alice.hep.test/u/{mine}?embed=raw"
+    # only that account's items, and only under its base
+    for url in (f"https://alice.hep.test/u/{theirs}", f"https://alice.hep.test/{mine}",
+                f"http://alice.hep.test/u/{mine}", f"https://alice.hep.test:444/u/{mine}",
+                f"https://alice.hep.test/u/x/{mine}", f"https://bob.hep.test/u/{mine}"):
+        assert oembed(client, url=url).json == NOT_FOUND, url
+    # every account's items are served on the public base
+    assert oembed(client, url=f"{BASE}/{mine}").json["title"] == mine
+    assert oembed(client, url=f"{BASE}/{theirs}").json["title"] == theirs
+
+
 # --- GET /uploadCounter (section 7) -------------------------------------------
 
 

@@ -81,6 +81,61 @@ def test_http_urls_become_trimmed_shortlinks(client, runtime, uploader_token, fo
     assert list(runtime.storage.keys()) == []  # a shortlink stores no bytes
 
 
+# Values urlsplit takes for http(s) URLs with a host, and a WHATWG URL parser
+# (browsers, Node's `new URL`) refuses: a forbidden code point or "%" in the
+# host, an empty host, a port that is not 0-65535 in digits.
+BROWSER_REFUSES = [
+    "http://a b.com/", "https://exa mple.com", "https://exa\u3000mple.com/",
+    "https://example.com:99999/", "https://example.com:65536/", "https://example.com:8o/",
+    "https://example.com:-1/", "https://example.com:+80/", "https://example.com:80:80/",
+    "http://exa<mple.com/", "http://exa>mple.com/", "http://exa^mple.com/",
+    "http://exa|mple.com/", "http://ex%41mple.com/", "http://exa\\mple.com/",
+    "http://example.com\\@evil.test/", "http://[::1]x/", "http://[fe80::1%25eth0]/",
+    "http://[v1.fe]/", "http://:80/", "http://user@/",
+]
+# Values both accept; the Location a redirect sends.
+BROWSER_ACCEPTS = [
+    ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+    ("http://[2001:DB8::1]/", "http://[2001:DB8::1]/"),
+    ("https://example.com:65535/", "https://example.com:65535/"),
+    ("https://example.com:0/", "https://example.com:0/"),
+    ("https://example.com:/p", "https://example.com:/p"),
+    ("https://user:p%20w@example.com/", "https://user:p%20w@example.com/"),
+    ("https://b\u00fccher.example/stra\u00dfe", "https://xn--bcher-kva.example/stra%C3%9Fe"),
+    ("http://example.com./", "http://example.com./"),
+    ("https://a_b.example.com/?q=1&r=%2F#frag", "https://a_b.example.com/?q=1&r=%2F#frag"),
+]
+
+
+@FORMS
+@pytest.mark.parametrize("value", BROWSER_REFUSES)
+def test_urls_a_browser_refuses_are_stored_as_text(client, runtime, uploader_token, form,
+                                                     value):
+    r = post_link(client, uploader_token, form, value)
+    assert r.status_code == 200, r.text
+    item_id = r.json["ID"]
+    assert re.fullmatch(ID_RE + r"\.txt", item_id)
+    got = client.simulate_get("/" + item_id)
+    assert (got.status_code, got.content) == (200, value.encode("utf-8"))
+    assert got.headers["Content-Type"] == TEXT_TYPE
+    assert "Location" not in got.headers
+    (row,) = rows(runtime)
+    assert (row["kind"], row["link"]) == ("text", None)
+
+
+@FORMS
+@pytest.mark.parametrize(("value", "location"), BROWSER_ACCEPTS)
+def test_urls_a_browser_accepts_stay_shortlinks(client, runtime, uploader_token, form, value,
+                                                location):
+    r = post_link(client, uploader_token, form, value)
+    assert r.status_code == 200, r.text
+    assert re.fullmatch(ID_RE, r.json["ID"])
+    got = client.simulate_get("/" + r.json["ID"])
+    assert (got.status_code, got.headers["Location"]) == (302, location)
+    (row,) = rows(runtime)
+    assert (row["kind"], row["link"]) == ("link", value)
+
+
 @FORMS
 def test_2048_characters_is_a_shortlink_2049_is_text(client, runtime, uploader_token, form):
     exact = "https://example.com/" + "p" * 2028

@@ -751,6 +751,38 @@ def test_invalid_url(client, uploader_token, url):
     assert (r.status_code, r.json) == (400, err(INVALID_URL))
 
 
+
+@pytest.mark.parametrize("url", [
+    "http://a b.com/", "https://exa mple.com", "https://example.com:99999/",
+    "https://example.com:65536/", "https://example.com:8o/", "https://example.com:+80/",
+    "http://exa<mple.com/", "http://exa|mple.com/", "http://ex%41mple.com/",
+    "http://exa\\mple.com/", "http://[::1]x/", "http://[fe80::1%25eth0]/", "http://:80/",
+])
+def test_urls_a_browser_refuses_are_invalid_targets(client, uploader_token, url):
+    r = shorten(client, uploader_token, url)
+    assert (r.status_code, r.json) == (400, err(INVALID_URL))
+    link_id = upload_link(client, uploader_token, "https://example.com/")
+    r = patch(client, uploader_token, link_id, {"link": url})
+    assert (r.status_code, r.json) == (400, err(INVALID_URL))
+    assert client.simulate_get("/" + link_id).headers["Location"] == "https://example.com/"
+
+
+@pytest.mark.parametrize(("url", "location"), [
+    ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+    ("https://example.com:65535/", "https://example.com:65535/"),
+    ("https://user:pw@example.com/p?q#f", "https://user:pw@example.com/p?q#f"),
+    ("https://b\u00fccher.example/", "https://xn--bcher-kva.example/"),
+])
+def test_urls_a_browser_accepts_are_targets(client, uploader_token, url, location):
+    r = shorten(client, uploader_token, url)
+    assert r.status_code == 200, r.text
+    assert client.simulate_get("/" + r.json["ID"]).headers["Location"] == location
+    link_id = upload_link(client, uploader_token, "https://example.com/")
+    r = patch(client, uploader_token, link_id, {"link": url})
+    assert (r.status_code, r.json["data"]["link"]) == (200, url)
+    assert client.simulate_get("/" + link_id).headers["Location"] == location
+
+
 def test_target_length_limit_is_2048(client, uploader_token):
     exact = "https://example.com/" + "a" * 2028
     assert len(exact) == 2048

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from hepcore.errors import BadRequest, NotFound, NotImplementedFormat
+from hepcore.errors import BadRequest, NotFound, NotFoundError, NotImplementedFormat
 from hepcore.http import Request, Response, StreamBody
 from hepcore.serving import SANDBOX_CSP, content_disposition, is_active_type, serve_object
 
 from .embeds import EMBED_CSP, embed_page, embeddable, is_bot, oembed_document, oembed_url
 from .store import Item
 from .types import OCTET
+from .urls import bare_host, parse_http_url
 
 if TYPE_CHECKING:
     from hepcore.accounts import Account
@@ -61,6 +62,7 @@ class ReadingRoutes:
         items: ItemStore
         storage: Storage
         service_name: str
+        serve_base_url: str | None
         bot_tokens: tuple[str, ...]
 
         def public_base(self, request: Request) -> str: ...
@@ -69,9 +71,10 @@ class ReadingRoutes:
         def account_serve_hosts(self) -> dict[str, str]: ...
 
     def host_owner(self, host: str) -> str | None:
-        """The account whose serve base is ``host``, if any (section 1)."""
+        """The account whose serve base is ``host`` (a ``Host`` header, port
+        allowed, or a URL's host), if any (section 1)."""
         # "dave.example." is the same host as "dave.example" (a fully qualified name).
-        return self.account_serve_hosts().get(host.split(":", 1)[0].lower().rstrip("."))
+        return self.account_serve_hosts().get(bare_host(host))
 
     def item_url(self, item: Item, request: Request | None) -> str:
         """The public URL of an item, as ``POST /upload`` returned it."""
@@ -149,7 +152,7 @@ class ReadingRoutes:
         fmt = request.query_value("format")
         if fmt is not None and fmt != "json":
             raise NotImplementedFormat("Unsupported format")
-        item = self._item_from_url(url)
+        item = self._item_from_url(url, request)
         if item is None:
             raise NotFound("Not found")
         item_url = self.item_url(item, request)
@@ -161,19 +164,40 @@ class ReadingRoutes:
         response.headers.append(("Access-Control-Allow-Origin", "*"))
         return response
 
-    def _item_from_url(self, url: str) -> Item | None:
-        """The live item an item URL of this service points at (last path segment)."""
+    def _item_from_url(self, url: str, request: Request) -> Item | None:
+        """The live item an item URL of this service names (section 6), else ``None``.
+
+        The URL must be ``<base>/<ID>`` (query and fragment aside) for a base
+        items are served on: the public base (as URLs for this request are
+        built), the configured serve base, or the serve base of the account
+        whose host the URL is on. Origins compare as browsers do (scheme, host
+        in any case and without a trailing dot, port with the default filled
+        in). On an account's serve host only that account's items resolve, as
+        for ``GET /:ID``.
+        """
+        target = parse_http_url(url)
+        if target is None or target.userinfo is not None:
+            return None
+        owner = self.host_owner(target.host)
+        bases = [self.public_base(request), self.serve_base_url]
+        if owner is not None:
+            bases.append(self._account_serve_base(owner))
+        for base in bases:
+            parsed = parse_http_url(base) if base else None
+            if parsed is None or parsed.origin != target.origin:
+                continue
+            prefix = parsed.path.rstrip("/") + "/"
+            name = target.path[len(prefix):] if target.path.startswith(prefix) else ""
+            if name and "/" not in name:
+                return self.items.resolve(unquote(name), owner)
+        return None
+
+    def _account_serve_base(self, account_id: str) -> str | None:
         try:
-            parts = urlsplit(url)
-        except ValueError:
+            account = self.runtime.accounts.get(account_id)
+        except NotFoundError:  # removed since the serve hosts were cached
             return None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return None
-        name = parts.path.rstrip("/").rsplit("/", 1)[-1]
-        if not name:
-            return None
-        owner = self.host_owner(parts.hostname)
-        return self.items.resolve(name, owner)
+        return self.policy_for(account).serve_base
 
     def upload_counter(self, request: Request) -> Response:
         return Response.json({"count": self.runtime.counter("uploader.uploads")})

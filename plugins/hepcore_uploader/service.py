@@ -50,6 +50,7 @@ from .migrations import uploader as uploader_migrations
 from .reading import ReadingRoutes
 from .store import Item, ItemStore
 from .types import declared_type, extension_for, guess_type, type_allowed
+from .urls import bare_host, parse_http_url
 
 log = logging.getLogger("hepcore.uploader")
 
@@ -67,18 +68,18 @@ def size_in_mb(limit: int) -> str:
 
 
 def is_shortlink(value: str) -> bool:
-    """U4: an absolute http(s) URL with a host, at most 2048 characters."""
+    """U4: an absolute http(s) URL with a host, at most 2048 characters.
+
+    "Absolute URL" as a browser parses it (:func:`.urls.parse_http_url`): a
+    host with a space or another forbidden character, or a port that is not
+    0-65535, makes the value text.
+    """
     if len(value) > MAX_LINK_LENGTH:
         return False
     # urlsplit silently drops tabs and newlines, but a Location header cannot carry them.
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return False
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(host)
+    return parse_http_url(value) is not None
 
 
 @dataclass(frozen=True)
@@ -286,9 +287,12 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                 "SELECT id, json_extract(settings, '$.serve_base_url') AS base FROM accounts"
                 " WHERE base IS NOT NULL"
             ):
-                host = urlsplit(str(row["base"])).hostname
+                try:
+                    host = urlsplit(str(row["base"])).hostname
+                except ValueError:
+                    continue
                 if host:
-                    hosts[host.lower()] = row["id"]
+                    hosts[bare_host(host)] = row["id"]
             self._serve_hosts = (now, hosts)
         return hosts
 
