@@ -929,8 +929,10 @@ def test_shorten_with_alias(client, uploader_token):
     assert patch(client, uploader_token, "launch", {"favourite": True}).status_code == 200
 
 
-def test_shorten_empty_alias_means_none(client, uploader_token):
-    r = shorten(client, uploader_token, "https://example.com/", "")
+@pytest.mark.parametrize("alias", ["", None])
+def test_shorten_empty_alias_means_none(client, uploader_token, alias):
+    r = api(client, "POST", "/api/v1/shorten", uploader_token,
+            {"url": "https://example.com/", "alias": alias})
     assert r.status_code == 200
     assert re.fullmatch(ID_RE, r.json["ID"])
 

@@ -117,8 +117,8 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
                     "description": "An absolute http(s) URL, not on this service's hosts"},
-            "alias": {"type": "string", "maxLength": 32, "pattern": ALIAS,
-                      "description": "A vanity ID; \"\" means none"},
+            "alias": {"type": ["string", "null"], "maxLength": 32, "pattern": ALIAS,
+                      "description": "A vanity ID; null or \"\" means none"},
         },
     },
     "OEmbed": {

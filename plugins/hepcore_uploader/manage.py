@@ -248,7 +248,8 @@ class ManagementRoutes:
         actor = self.admit(request, self.shorten_limit, "shorten", paused=self.maintenance)
         data = read_object(request)
         url = field(data, "url", str, "string")
-        alias = field(data, "alias", str, "string")
+        # null is no alias, as "" is here and null is on PATCH.
+        alias = field(data, "alias", str, "string", nullable=True)
         item = self.shorten(actor, url or "", alias, self.public_base(request))
         base = self.serve_base(request, self.policy(actor))
         return Response.json({"ID": item.id, "url": f"{base}/{item.id}"})
