@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hepcore.clock import Clock
+from hepcore.clock import Clock, parse_iso_datetime
 from hepcore.db import Database, first_free_millisecond
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,14 +57,8 @@ def page_before(value: str) -> float:
     upload of ``19:03:50.877Z``). Raises :class:`ValueError` for anything that
     is not an ISO-8601 timestamp.
     """
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    micros = (dt - _EPOCH) // _MICROSECOND
-    fraction = _FRACTION.search(text)
+    micros = (parse_iso_datetime(value) - _EPOCH) // _MICROSECOND
+    fraction = _FRACTION.search(value)
     past = fraction is not None and fraction.group(1).strip("0") != ""
     millis = micros // 1000 + 1 if past else -(-micros // 1000)
     return millis / 1000

@@ -44,8 +44,9 @@ def iso_s(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_iso(value: str) -> float:
-    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC) to UNIX time.
+def parse_iso_datetime(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC) to an
+    aware ``datetime`` (digits past the microsecond are dropped).
 
     Raises :class:`ValueError` for anything else.
     """
@@ -55,4 +56,9 @@ def parse_iso(value: str) -> float:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return dt
+
+
+def parse_iso(value: str) -> float:
+    """:func:`parse_iso_datetime` as UNIX time."""
+    return parse_iso_datetime(value).timestamp()

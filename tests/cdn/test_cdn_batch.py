@@ -12,7 +12,7 @@ from httpkit import call, multipart
 
 from hepcore import Account, Runtime
 from hepcore.web import create_app
-from hepcore_cdn.batch import Incoming
+from hepcore_cdn.batch import BatchResult, Incoming
 from hepcore_cdn.service import CdnService
 
 
@@ -225,24 +225,30 @@ def test_text_plain_is_normalised(runtime: Runtime, account: Account) -> None:
     assert result.uploads[0].content_type == "text/plain; charset=utf-8"
 
 
-def test_concurrent_uploads_past_the_quota_are_removed(cdn_host: Callable[..., CdnHost]) -> None:
-    """Another upload lands between the plan and the writes: the batch's files that
-    no longer fit are removed and reported, and usage never passes the total."""
-    host = cdn_host(settings={"cdn_storage_limit": 100})
+def store_overtaken(host: CdnHost, files: list[Incoming], concurrent: int) -> BatchResult:
+    """``store_batch`` with ``concurrent`` bytes of another upload charged
+    between the quota plan and the writes."""
     service = service_of(host.runtime)
-    files = incoming(host.runtime, [("a?.bin", b"a" * 40), ("b?.bin", b"b" * 40)], 100)
     original = service.quota
 
     def raced(account: Account) -> object:
         quota = original(account)
-        host.runtime.quotas.charge(f"cdn:{account.id}", 50)  # a concurrent upload
+        host.runtime.quotas.charge(f"cdn:{account.id}", concurrent)
         return quota
 
     service.quota = raced  # type: ignore[method-assign]
     try:
-        result = service.store_batch(host.account, files)
+        return service.store_batch(host.account, files)
     finally:
         service.quota = original  # type: ignore[method-assign]
+
+
+def test_concurrent_uploads_past_the_quota_are_removed(cdn_host: Callable[..., CdnHost]) -> None:
+    """Another upload lands between the plan and the writes: the batch's files that
+    no longer fit are removed and reported, and usage never passes the total."""
+    host = cdn_host(settings={"cdn_storage_limit": 100})
+    files = incoming(host.runtime, [("a?.bin", b"a" * 40), ("b?.bin", b"b" * 40)], 100)
+    result = store_overtaken(host, files, 50)
     assert [u.filename for u in result.uploads] == ["a-.bin"]
     assert result.failed == [{"filename": "b-.bin",
                               "reason": "Removed: concurrent uploads exceeded quota"}]
@@ -255,21 +261,9 @@ def test_concurrent_removal_keeps_the_first_files_that_fit(
     """As if all were stored and the newest deleted until usage fits: a later,
     smaller file is removed too, and removals are reported newest first."""
     host = cdn_host(settings={"cdn_storage_limit": 100})
-    service = service_of(host.runtime)
     files = incoming(host.runtime, [("A.bin", b"a" * 40), ("huge.bin", b"h" * 200),
                                     ("B.bin", b"b" * 40), ("C.bin", b"c" * 10)], 100)
-    original = service.quota
-
-    def raced(account: Account) -> object:
-        quota = original(account)
-        host.runtime.quotas.charge(f"cdn:{account.id}", 30)  # a concurrent upload
-        return quota
-
-    service.quota = raced  # type: ignore[method-assign]
-    try:
-        result = service.store_batch(host.account, files)
-    finally:
-        service.quota = original  # type: ignore[method-assign]
+    result = store_overtaken(host, files, 30)
     assert [u.filename for u in result.uploads] == ["A.bin"]
     removed = "Removed: concurrent uploads exceeded quota"
     assert result.failed == [
