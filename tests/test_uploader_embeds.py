@@ -336,17 +336,6 @@ def test_oembed_not_found(client, uploader_token, png_id):
         assert r.json == NOT_FOUND
 
 
-def test_oembed_respects_account_serve_hosts(client, runtime, account, uploader_token):
-    runtime.accounts.update(account.id, settings={"serve_base_url": "https://alice.hep.test"})
-    mine = upload(client, uploader_token, PNG, "x.png", "image/png")
-    other = runtime.accounts.create("mallory")
-    token, _ = runtime.keys.create("uploader", other.id)
-    theirs = upload(client, token, PNG, "y.png", "image/png")
-    assert oembed(client, url=f"https://alice.hep.test/{mine}").json["title"] == mine
-    assert oembed(client, url=f"https://alice.hep.test/{theirs}").json == NOT_FOUND
-
-
-
 # --- which URLs are item URLs of this service (section 6) ---------------------
 
 

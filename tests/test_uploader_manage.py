@@ -742,23 +742,13 @@ def test_alias_may_not_be_the_items_own_id(client, uploader_token):
     "mailto:someone@example.com", "ftp://example.com/file", "/relative/path", "relative/path",
     "example.com/x", "https://", "http:///nohost", "javascript:alert(1)", "data:text/plain,hi",
     "https://example.com/" + "a" * 2029, "http://[::1", "file:///etc/passwd",
-])
-def test_invalid_url(client, uploader_token, url):
-    r = shorten(client, uploader_token, url)
-    assert (r.status_code, r.json) == (400, err(INVALID_URL))
-    link_id = upload_link(client, uploader_token, "https://example.com/")
-    r = patch(client, uploader_token, link_id, {"link": url})
-    assert (r.status_code, r.json) == (400, err(INVALID_URL))
-
-
-
-@pytest.mark.parametrize("url", [
+    # Absolute URLs to urlsplit, but not to a browser: a bad host or port.
     "http://a b.com/", "https://exa mple.com", "https://example.com:99999/",
     "https://example.com:65536/", "https://example.com:8o/", "https://example.com:+80/",
     "http://exa<mple.com/", "http://exa|mple.com/", "http://ex%41mple.com/",
     "http://exa\\mple.com/", "http://[::1]x/", "http://[fe80::1%25eth0]/", "http://:80/",
 ])
-def test_urls_a_browser_refuses_are_invalid_targets(client, uploader_token, url):
+def test_invalid_url(client, uploader_token, url):
     r = shorten(client, uploader_token, url)
     assert (r.status_code, r.json) == (400, err(INVALID_URL))
     link_id = upload_link(client, uploader_token, "https://example.com/")

@@ -42,12 +42,12 @@ def _with_params(media: str | None, raw: str | None) -> str | None:
     return media + ";" + raw.split(";", 1)[1]
 
 
-
 def _reason(exc: Exception) -> str:
     """The parser's message without the repr of the exception it wraps."""
     if any(isinstance(arg, UnicodeDecodeError) for arg in exc.args[1:]):
         return "part header is not UTF-8"
     return str(exc.args[0]) if exc.args else str(exc)
+
 
 class Part:
     """One part: its field ``name``, ``filename`` (``None`` for a plain field),
