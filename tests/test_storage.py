@@ -53,6 +53,33 @@ def test_partial_write_lives_only_in_tmp_and_commit_leaves_no_temp_file(
     assert local.internal_path("uploader/abc.txt") == "uploader/abc.txt"
 
 
+def test_hash_on_demand_hashes_nothing_unless_asked(local: LocalStorage,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    class Counting:
+        def __init__(self) -> None:
+            self._hash = real()
+
+        def update(self, data: bytes) -> None:
+            hashed.append(len(data))
+            self._hash.update(data)
+
+        def hexdigest(self) -> str:
+            return self._hash.hexdigest()
+
+    monkeypatch.setattr(hashlib, "sha256", Counting)
+    with local.writer() as writer:
+        writer.hash_on_demand()
+        writer.write_all([b"x" * 200_000, b"y" * 200_000])
+        stored = writer.commit("cdn/unhashed.bin")
+        with pytest.raises(StorageError):
+            writer.sha256  # noqa: B018 - too late to read the bytes back
+    assert (stored.sha256, hashed) == (None, [])
+    assert (local.root / "cdn" / "unhashed.bin").read_bytes() == b"x" * 200_000 + b"y" * 200_000
+
+
 def test_commit_fsyncs_the_file_and_its_directory(local: LocalStorage,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[str] = []

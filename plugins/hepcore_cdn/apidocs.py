@@ -216,8 +216,9 @@ FILE_HEADERS: dict[str, Schema] = {
 SERVED_HEADERS: dict[str, Schema] = {
     **FILE_HEADERS,
     "Content-Length": {"type": "integer", "minimum": 0},
-    "ETag": {"type": "string", "pattern": '^"[0-9a-f]{64}"$',
-             "description": "the SHA-256 of the bytes"},
+    "ETag": {"type": "string",
+             "pattern": '^"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"$',
+             "description": "the upload's id, which names bytes that never change"},
     "Accept-Ranges": {"const": "bytes"},
     "Content-Disposition": {"type": "string", "pattern": "^inline; filename=",
                             "description": "inline, with the display filename"},

@@ -26,7 +26,7 @@ from hepcore.storage import ObjectWriter
 
 from .names import clean_text, from_header, sanitize
 from .quota import MAX_BATCH, plan_batch
-from .store import Upload
+from .store import Upload, new_writer
 from .types import detect_type
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class BatchRoutes:
         dropped and the rest only counted."""
         item = Incoming(from_header(part.filename or ""), 0, part.content_type, None)
         try:
-            item.writer = self.storage.writer(max_size=per_file)
+            item.writer = new_writer(self.storage, per_file)
         except StorageError:
             log.exception("batch: cannot start a write")
             item.storage_failed = True

@@ -20,6 +20,7 @@ from hepcore.outbound import human_size
 from .keys import create_key
 from .names import sanitize
 from .quota import scope_of
+from .store import new_writer
 from .types import detect_type
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def cmd_import(args: argparse.Namespace, runtime: Runtime) -> int:
     name = sanitize(args.filename if args.filename is not None else path.name)
     if not name:
         raise ValueError("the filename is blank")
-    with open(path, "rb") as fh, service.storage.writer(max_size=quota.per_file) as writer:
+    with open(path, "rb") as fh, new_writer(service.storage, quota.per_file) as writer:
         size = os.fstat(fh.fileno()).st_size
         if size > quota.per_file:
             raise ValueError(f"{path} is larger than the per-file limit"

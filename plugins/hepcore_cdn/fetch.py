@@ -22,6 +22,8 @@ from hepcore.outbound import (
 )
 from hepcore.storage import ObjectWriter, Storage
 
+from .store import new_writer
+
 log = logging.getLogger("hepcore.cdn")
 
 
@@ -65,7 +67,7 @@ def download(fetcher: Fetcher, storage: Storage, url: str, *, cap: int,
         if not 200 <= response.status < 300:
             raise DownloadFailed(f"Failed to download: {response.status}")
         try:
-            writer = storage.writer(max_size=cap)
+            writer = new_writer(storage, cap)
         except StorageError as exc:
             raise DownloadFailed("storage error") from exc
         try:

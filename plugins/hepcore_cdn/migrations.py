@@ -1,4 +1,4 @@
-"""The CDN's tables. Migrations only add."""
+"""The CDN's tables. Migrations are never edited once released; new ones are appended."""
 
 from __future__ import annotations
 
@@ -27,3 +27,10 @@ def m001_uploads(db: sqlite_utils.Database) -> None:
         CREATE INDEX cdn_uploads_original_url ON cdn_uploads(original_url);
         """
     )
+
+
+@cdn()
+def m002_no_content_digest(db: sqlite_utils.Database) -> None:
+    # The ETag is the upload id now, and nothing else read the digest, whose
+    # computation cost as much CPU as receiving the upload.
+    db.table("cdn_uploads").transform(drop={"sha256"})

@@ -64,7 +64,7 @@ from .names import (
 from .params import list_param, read_params, string_param
 from .quota import DEFAULT_TIER, TIERS, Quota, limits_for, scope_of
 from .serving import ServingRoutes
-from .store import Upload, UploadStore, uuid7
+from .store import Upload, UploadStore, new_writer, uuid7
 from .types import detect_type
 
 log = logging.getLogger("hepcore.cdn")
@@ -201,7 +201,8 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
         """
         rejection = self.runtime.inspect(UploadCandidate(
             service=self.name, account_id=account.id, content_type=content_type,
-            size=writer.size, sha256=writer.sha256, filename=filename, head=writer.head))
+            size=writer.size, digest=lambda: writer.sha256, filename=filename,
+            head=writer.head))
         if rejection is not None:
             writer.abort()
             raise ServiceError(rejection.message, code=rejection.code, status=rejection.status)
@@ -211,7 +212,7 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
         stored = writer.commit(key)
         upload = Upload(id=upload_id, account_id=account.id, filename=filename,
                         size=stored.size, content_type=content_type, storage_key=key,
-                        sha256=stored.sha256, original_url=original_url,
+                        original_url=original_url,
                         created_at=float(int(now)))
         try:
             with self.runtime.db.write():
@@ -320,7 +321,7 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
             name = sanitize(from_header(part.filename or ""))
             if not name:
                 continue
-            writer = self.storage.writer(max_size=max_size)
+            writer = new_writer(self.storage, max_size)
             try:
                 writer.write_all(part.chunks())
             except BaseException:

@@ -181,7 +181,7 @@ class ServingRoutes:
         config = self.runtime.config
         try:
             served = serve_object(request, self.storage, upload.storage_key, size=upload.size,
-                                  etag=f'"{upload.sha256}"', content_type=upload.content_type,
+                                  etag=f'"{upload.id}"', content_type=upload.content_type,
                                   headers=headers, serve_mode=config.serve_mode,
                                   accel_prefix=config.accel_prefix)
         except FileNotFoundError:

@@ -216,7 +216,7 @@ class UploadPipeline:
         """
         candidate = UploadCandidate(
             service=self.name, account_id=actor.account.id, content_type=fmt.mime,
-            size=spool.size, sha256=spool.sha256, filename=filename, head=spool.head,
+            size=spool.size, digest=lambda: spool.sha256, filename=filename, head=spool.head,
             image=img, extra={"account": actor.account, "width": size[0],
                               "height": size[1], "format": fmt.name,
                               "frames": frames})
@@ -261,7 +261,7 @@ class UploadPipeline:
         try:
             upload = self._insert(actor, name=name, key=key, fmt=fmt, width=width,
                                   height=height, size=stored.size,
-                                  stored_sha256=stored.sha256, hash_sha256=spool.sha256,
+                                  stored_sha256=writer.sha256, hash_sha256=spool.sha256,
                                   token=token, base=base)
         except sqlite3.IntegrityError:
             self._remove(key)

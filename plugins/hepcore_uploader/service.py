@@ -422,7 +422,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
             ext = extension_for(content_type, name)
         rejection = self.runtime.inspect(UploadCandidate(
             service=self.name, account_id=actor.account.id, content_type=content_type,
-            size=writer.size, sha256=writer.sha256, filename=name, head=writer.head))
+            size=writer.size, digest=lambda: writer.sha256, filename=name, head=writer.head))
         if rejection is not None:
             raise ServiceError(rejection.message, code=rejection.code, status=rejection.status)
         slug = self.items.new_slug()
@@ -435,7 +435,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         width, height = self._dimensions(key, content_type)
         try:
             item = self._insert(actor, slug_ext=ext, kind=kind, name=name, type=content_type,
-                                size=stored.size, sha256=stored.sha256, width=width,
+                                size=stored.size, sha256=writer.sha256, width=width,
                                 height=height, storage_key=key, slug=slug)
         except BaseException:
             self.storage.delete(key)

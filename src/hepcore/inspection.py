@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,19 +11,26 @@ from typing import Any
 class UploadCandidate:
     """An upload whose bytes are written but not yet committed.
 
-    ``head`` is the first bytes of the content; ``image`` the decoded
-    :class:`PIL.Image.Image` where the service decodes images, else ``None``.
+    ``sha256`` is the hex digest of the content, computed when first read
+    (``digest`` computes it: a service that does not hash while receiving
+    reads the bytes back then). ``head`` is the first bytes of the content;
+    ``image`` the decoded :class:`PIL.Image.Image` where the service decodes
+    images, else ``None``.
     """
 
     service: str
     account_id: str | None
     content_type: str
     size: int
-    sha256: str
+    digest: Callable[[], str] = field(repr=False, compare=False)
     filename: str | None
     head: bytes = b""
     image: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest()
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,13 @@ def check_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What a committed write produced."""
+    """What a committed write produced. ``sha256`` is ``None`` when the writer
+    was told to hash on demand (:meth:`ObjectWriter.hash_on_demand`) and
+    nobody asked for the digest before the commit."""
 
     key: str
     size: int
-    sha256: str
+    sha256: str | None
 
 
 class ObjectWriter(ABC):
@@ -58,12 +60,16 @@ class ObjectWriter(ABC):
     object durable and visible under ``key`` atomically (never a partial
     object); ``abort()`` discards it.
     Used as a context manager, a writer that was not committed is aborted.
+
+    A backend that can read back what it has written so far implements
+    :meth:`_read_back`; its writers can then skip hashing while streaming
+    (:meth:`hash_on_demand`).
     """
 
     def __init__(self, max_size: int | None) -> None:
         self.max_size = max_size
         self.size = 0
-        self._hash = hashlib.sha256()
+        self._hash: hashlib._Hash | None = hashlib.sha256()
         self._head = bytearray()
         self.committed = False
         self.aborted = False
@@ -87,18 +93,47 @@ class ObjectWriter(ABC):
         for chunk in chunks:
             self.write(chunk)
 
+    def hash_on_demand(self) -> None:
+        """Do not hash while writing: :attr:`sha256` reads the bytes back when it is
+        first asked for, before the commit. For services that need no digest
+        unless a plugin asks (SHA-256 costs as much CPU as receiving the body).
+        Call before the first write; a backend without :meth:`_read_back`
+        keeps hashing as it writes."""
+        if self.size == 0 and type(self)._read_back is not ObjectWriter._read_back:
+            self._hash = None
+
+    def _read_back(self) -> Iterator[bytes]:
+        """The bytes written so far, in order (all writes settled). Optional."""
+        raise NotImplementedError
+
     def _write_hashed(self, data: bytes | bytearray | memoryview) -> None:
-        """Write ``data`` and add it to the hash. A backend may do both later,
-        in order, if :meth:`_settle` waits for them."""
+        """Write ``data`` and add it to the hash (if hashing while writing). A
+        backend may do both later, in order, if :meth:`_settle` waits for them."""
         self._write(data)
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
 
     def _settle(self) -> None:
         """Wait for writes still in flight (a write-behind backend); raises their error."""
 
     @property
     def sha256(self) -> str:
+        """The hex SHA-256 of the bytes written so far. For a writer hashing on
+        demand, the first call reads them back (so it must come before the
+        commit) and later writes are hashed as they come."""
         self._settle()
+        if self._hash is None:
+            if self.committed or self.aborted:
+                raise StorageError("the digest was not asked for before the writer finished")
+            digest = hashlib.sha256()
+            try:
+                for chunk in self._read_back():
+                    digest.update(chunk)
+            except StorageError:
+                raise
+            except OSError as exc:
+                raise StorageError(f"cannot read the object back: {exc}") from exc
+            self._hash = digest
         return self._hash.hexdigest()
 
     @property
@@ -112,7 +147,8 @@ class ObjectWriter(ABC):
         check_key(key)
         self._commit(key)
         self.committed = True
-        return StoredObject(key=key, size=self.size, sha256=self.sha256)
+        return StoredObject(key=key, size=self.size,
+                            sha256=None if self._hash is None else self.sha256)
 
     def abort(self) -> None:
         if self.committed or self.aborted:
@@ -267,7 +303,8 @@ class _LocalWriter(ObjectWriter):
             return
         self._settle()
         pool = _write_pool()
-        self._pending = (pool.submit(self._put, data), pool.submit(self._hash.update, data))
+        put = pool.submit(self._put, data)
+        self._pending = (put,) if self._hash is None else (put, pool.submit(self._hash.update, data))
 
     def _put(self, data: bytes | bytearray | memoryview) -> None:
         _write_all(self._fh, data)
@@ -286,6 +323,11 @@ class _LocalWriter(ObjectWriter):
         except OSError as exc:
             self.abort()
             raise StorageError(f"write failed: {exc.strerror}") from exc
+
+    def _read_back(self) -> Iterator[bytes]:
+        with open(self._tmp_path, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                yield chunk
 
     def _settle(self) -> None:
         pending, self._pending = self._pending, ()

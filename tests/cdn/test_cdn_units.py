@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
+import sqlite_utils
 from cdnkit import UUID7_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hepcore.db import Database
 from hepcore.outbound import human_size
 from hepcore.storage import check_key
+from hepcore.testing import FakeClock
+from hepcore_cdn.migrations import cdn
 from hepcore_cdn.names import extension, filename_from_url, renamed, sanitize, storage_key
-from hepcore_cdn.store import uuid7
+from hepcore_cdn.store import UploadStore, uuid7
 from hepcore_cdn.types import detect_type, normalise_declared
 
 
@@ -103,3 +108,26 @@ def test_detect_type() -> None:
     assert normalise_declared("image/png; name=x") == "image/png"
     assert normalise_declared("image/png\r\nX-Evil: 1") is None
     assert normalise_declared("*/*") is None
+
+
+def test_rows_made_before_the_digest_was_dropped_survive_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    cdn.apply(old, stop_before="m002_no_content_digest")
+    old["cdn_uploads"].insert({
+        "id": "0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6", "account_id": "acc", "filename": "a.txt",
+        "size": 5, "content_type": "text/plain", "storage_key": "cdn/x/a.txt",
+        "sha256": "00" * 32, "original_url": None, "created_at": 1.0})
+    old.close()
+    database = Database(path)
+    try:
+        database.migrate([cdn])
+        upload = UploadStore(database, FakeClock()).get("0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6")
+        assert upload is not None
+        assert (upload.filename, upload.size, upload.storage_key) == ("a.txt", 5, "cdn/x/a.txt")
+        columns = [r["name"] for r in database.all("PRAGMA table_info(cdn_uploads)")]
+        assert "sha256" not in columns
+        indexes = {r["name"] for r in database.all("PRAGMA index_list(cdn_uploads)")}
+        assert {"cdn_uploads_account", "cdn_uploads_original_url"} <= indexes
+    finally:
+        database.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -10,10 +11,23 @@ from collections.abc import Callable
 
 import falcon.testing
 import pytest
-from cdnkit import MB, UUID7_RE, CdnHost, path_of, post_files, rows, stored_files, upload, usage
+from cdnkit import (
+    MB,
+    UUID7_RE,
+    CdnHost,
+    Origin,
+    batch,
+    path_of,
+    post_files,
+    rows,
+    stored_files,
+    upload,
+    usage,
+)
 from httpkit import call, multipart, png_bytes
 
-from hepcore import Account, Runtime
+from hepcore import Account, Runtime, hookimpl
+from hepcore.inspection import Rejection, UploadCandidate
 from hepcore.testing import FakeClock
 from hepcore.web import create_app
 
@@ -278,6 +292,45 @@ def test_total_quota_is_inclusive(cdn_host: Callable[..., CdnHost]) -> None:
     assert r.json["quota"] == {"storage_used": 1000, "storage_limit": 1000,
                                "quota_tier": "unverified", "percentage_used": 100.0}
     assert len(rows(host.runtime)) == 3
+
+
+class HashBlocklist:
+    """A moderation plugin that refuses known content by its SHA-256."""
+
+    def __init__(self, *blocked: bytes) -> None:
+        self.blocked = {hashlib.sha256(data).hexdigest() for data in blocked}
+        self.seen: list[str] = []
+
+    @hookimpl
+    def hepcore_inspect_upload(self, candidate: UploadCandidate) -> Rejection | None:
+        self.seen.append(candidate.sha256)
+        if candidate.sha256 in self.blocked:
+            return Rejection("blocked", "Known content", status=415)
+        return None
+
+
+def test_moderation_plugins_get_the_sha256_of_every_upload(cdn_host: Callable[..., CdnHost],
+                                                            origin: Origin) -> None:
+    # The CDN does not hash while receiving; a plugin asking gets the digest of
+    # the bytes read back (large parts are written behind the parser, in chunks).
+    banned = bytes(range(256)) * 12_000  # about 3 MB
+    allowed = banned[:-1] + b"!"
+    plugin = HashBlocklist(banned, b"small banned")
+    host = cdn_host(plugins=[plugin])
+    client = host.client()
+    assert upload(client, host.auth, "a.bin", banned).json == {"error": "Known content"}
+    assert upload(client, host.auth, "b.bin", allowed).status_code == 201
+    got = batch(client, host.auth, [("c.bin", b"small banned"), ("d.bin", b"fine")]).json
+    assert [u["filename"] for u in got["uploads"]] == ["d.bin"]
+    assert got["failed"] == [{"filename": "c.bin", "reason": "Known content"}]
+    url = origin.reply("/e.bin", banned)
+    r = client.simulate_post("/api/v4/upload_from_url", json={"url": url}, headers=host.auth)
+    assert (r.status_code, r.json) == (415, {"error": "Known content"})
+    assert plugin.seen == [hashlib.sha256(data).hexdigest()
+                           for data in (banned, allowed, b"small banned", b"fine", banned)]
+    assert len(rows(host.runtime)) == 2
+    assert usage(host.runtime, host.account.id) == (len(allowed) + 4, 2)
+    assert [key.startswith("cdn/") for key in stored_files(host.runtime)] == [True, True]
 
 
 def test_quota_tiers(cdn_host: Callable[..., CdnHost]) -> None:

@@ -101,6 +101,28 @@ class StorageContract:
         assert storage.size("contract/streamed.bin") == len(data)
         assert read_all(storage.open("contract/streamed.bin")) == data
 
+    def test_hash_on_demand_gives_the_same_digest(self, storage: Storage) -> None:
+        # Large chunks too: a backend may write them behind the caller.
+        chunks = [b"on demand ", bytes(range(256)) * 1024, b"", b"tail" * 70_000]
+        data = b"".join(chunks)
+        with storage.writer() as writer:
+            writer.hash_on_demand()
+            writer.write_all(chunks[:2])
+            assert writer.sha256 == hashlib.sha256(b"".join(chunks[:2])).hexdigest()
+            writer.write_all(chunks[2:])  # after a digest was asked, writes are hashed
+            assert writer.sha256 == hashlib.sha256(data).hexdigest()
+            stored = writer.commit("contract/asked")
+        assert stored.sha256 == hashlib.sha256(data).hexdigest()
+        assert read_all(storage.open("contract/asked")) == data
+        with storage.writer() as writer:
+            writer.hash_on_demand()
+            writer.write_all(chunks)
+            stored = writer.commit("contract/never-asked")
+        # ``None`` where the backend skipped the hash; a backend that cannot read
+        # back hashes anyway.
+        assert stored.sha256 in (None, hashlib.sha256(data).hexdigest())
+        assert read_all(storage.open("contract/never-asked")) == data
+
     def test_empty_object(self, storage: Storage) -> None:
         stored = storage.put("contract/empty", [])
         assert stored.size == 0
