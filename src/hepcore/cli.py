@@ -22,6 +22,7 @@ from pluggy import PluginValidationError
 
 from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, load_config, new_secret
 from .errors import ConfigError, HepcoreError, NotFoundError
+from .memory import limit_malloc_arenas
 
 SERVICES = ("uploader", "paste", "cdn", "images")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -111,6 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             p for p in (app_dir, os.environ.get("PYTHONPATH")) if p)
     # Fail here, with a readable message, rather than in every worker.
     config = load_config(data)
+    limit_malloc_arenas(config.malloc_arenas)  # before any worker or thread starts
     # Workers share their metrics through files here; stale ones from a
     # previous run would be counted again.
     metrics_dir = Path(data) / "metrics"

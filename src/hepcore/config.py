@@ -66,6 +66,8 @@ class Config:
     accel_prefix: str = "/_hepcore_files/"
     read_chunk_size: int = 1024 * 1024
     multipart_overhead: int = 64 * 1024
+    # glibc malloc arenas of a served process (hepcore.memory); 0 keeps the C library's default.
+    malloc_arenas: int = 2
     log_level: str = "info"
     # Served with the sandbox CSP besides the built-in HTML, XML, SVG and JavaScript types (G6).
     active_types: list[str] = field(default_factory=list)
@@ -87,6 +89,9 @@ class Config:
             raise ConfigError(f"server.serve_mode must be one of {', '.join(SERVE_MODES)}")
         if not 4096 <= self.read_chunk_size <= 16 * 1024 * 1024:
             raise ConfigError("server.read_chunk_size must be between 4096 and 16777216")
+        if (not isinstance(self.malloc_arenas, int) or isinstance(self.malloc_arenas, bool)
+                or not 0 <= self.malloc_arenas <= 64):
+            raise ConfigError("server.malloc_arenas must be an integer from 0 to 64")
         for name in ("healthz_path", "metrics_path"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.startswith("/"):
@@ -192,7 +197,7 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
             options=table,
         )
     known_server = {"trust_proxy", "serve_mode", "accel_prefix", "read_chunk_size",
-                    "multipart_overhead", "log_level", "active_types"}
+                    "multipart_overhead", "log_level", "active_types", "malloc_arenas"}
     unknown = set(server) - known_server
     if unknown:
         raise ConfigError(f"unknown server settings: {', '.join(sorted(unknown))}")
@@ -242,6 +247,9 @@ serve_mode = "direct"
 accel_prefix = "/_hepcore_files/"
 read_chunk_size = 1048576
 multipart_overhead = 65536
+# glibc malloc arenas per served process: few arenas keep a threaded worker's
+# memory close to what its uploads need. 0 keeps the C library's default.
+malloc_arenas = 2
 # More types to serve sandboxed (Content-Security-Policy: default-src 'none';
 # sandbox), besides HTML, XHTML, SVG, XML and JavaScript.
 active_types = []
