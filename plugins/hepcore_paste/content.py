@@ -76,6 +76,17 @@ class ContentSink:
             self._note_text(piece)
             self._take(data)
 
+    def scan(self, data: bytes) -> None:
+        """Check ``data`` as :meth:`feed` does (UTF-8, whether it holds text)
+        without keeping or counting it: for the rest of a body already past the
+        cap, whose answer still depends on it (an empty paste is refused
+        before a large one)."""
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError:
+            raise InvalidUtf8() from None
+        self._note_text(text)
+
     def feed_all(self, chunks: Iterable[bytes]) -> None:
         for chunk in chunks:
             self.feed(chunk)

@@ -40,6 +40,7 @@ from . import apidocs as docs
 from .content import ContentSink, ContentTooLarge, InvalidUtf8
 from .detect import detect
 from .fields import (
+    BODY_OVERHEAD,
     MIB,
     PRIVATE_NEEDS_SIGN_IN,
     UNSET,
@@ -466,17 +467,34 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     # --- hastebin (section 9) -------------------------------------------------
 
     def hastebin_create(self, request: Request) -> Response:
+        """``POST /documents``: the order of 4.2 without its JSON steps. The body
+        may be as long as a JSON one (step 3), so that a whitespace-only body
+        past the cap is refused as empty (step 7) before its size (step 9)."""
         caller = self.admit(request, limited=True)
         cap = self.cap_for(caller)
-        if request.content_length is not None and request.content_length > cap:
+        limit = 2 * cap + BODY_OVERHEAD
+        if request.content_length is not None and request.content_length > limit:
             raise too_large(cap)
         if caller.via == "anonymous":
             raise BadRequest("Captcha failed. Try again.")
         sink = self.new_sink(cap)
+        over_cap = False
+        read = 0
         try:
-            sink.feed_all(request.iter_body())
+            for chunk in request.iter_body():
+                read += len(chunk)
+                if read > limit:
+                    raise ContentTooLarge(cap)
+                if not over_cap:
+                    try:
+                        sink.feed(chunk)
+                        continue
+                    except ContentTooLarge:  # the sink dropped what it held
+                        over_cap = True
+                sink.scan(chunk)
             sink.finish()
         except ContentTooLarge:
+            sink.abort()
             raise too_large(cap) from None
         except InvalidUtf8:
             raise BadRequest("Paste content must be valid UTF-8") from None
@@ -489,6 +507,8 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         if not sink.has_text:
             sink.abort()
             raise BadRequest("Paste content is required")
+        if over_cap:
+            raise too_large(cap)
         paste = self.store_new(request, caller, sink, title=None, language=None,
                                visibility="public", permanent=False)
         return Response.json({"key": paste.id})

@@ -253,8 +253,17 @@ def test_hastebin_errors(client, key, paste_host) -> None:
     assert post(b" \n ", bearer(key)) == (400, {"ok": False,
                                                 "error": "Paste content is required"})
     assert post(b"", bearer(key)) == (400, {"ok": False, "error": "Paste content is required"})
-    assert post(b"x" * (1024 * 1024 + 1), bearer(key)) == (
-        413, {"ok": False, "error": "Paste too large. Max 1 MB."})
+    too_large = (413, {"ok": False, "error": "Paste too large. Max 1 MB."})
+    cap = 1024 * 1024
+    assert post(b"x" * (cap + 1), bearer(key)) == too_large
+    # The body may be as long as a JSON one (2 x cap + 64 KiB): an empty paste
+    # is refused as such before its size (spec 4.2 steps 3, 7 and 9).
+    assert post(b" \n" * cap, bearer(key)) == (400, {"ok": False,
+                                                   "error": "Paste content is required"})
+    assert post(b" " * (2 * cap) + b"x", bearer(key)) == too_large
+    assert post(b" " * (2 * cap) + b"\xff", bearer(key)) == (
+        400, {"ok": False, "error": "Paste content must be valid UTF-8"})
+    assert post(b" " * (2 * cap + 64 * 1024 + 1), bearer(key)) == too_large
     from conftest import Captcha
 
     _, anon = paste_host(plugins=[Captcha()], anonymous=True)
