@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hostkit import uploader_host
 
-from hepcore.cli import main
 from hepcore.testing.servers import free_port, run_server, stop_group
 
 pytestmark = pytest.mark.integration
@@ -42,13 +41,7 @@ def nginx_site(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
             pytest.fail("nginx is not installed (make test installs Debian's nginx as root)")
         pytest.skip("nginx is not installed; make test installs it when run as root")
     data = tmp_path / "data"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--data", str(data), "init"]) == 0
-        assert main(["--data", str(data), "accounts", "create", "nia"]) == 0
-        assert main(["--data", str(data), "keys", "create", "--service", "uploader",
-                     "--account", "nia"]) == 0
-    token = out.getvalue().strip().splitlines()[-1]
+    token = uploader_host(data, "nia")
     conf = data / "hepcore.toml"
     text = conf.read_text().replace("trust_proxy = false", "trust_proxy = true")
     text = text.replace('serve_mode = "direct"', 'serve_mode = "x-accel-redirect"')

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from hostkit import uploader_host
 from httpkit import multipart
 
 from hepcore.cli import main
@@ -27,13 +28,7 @@ BIG = os.urandom(5 * 1024 * 1024 + 123)
 def host_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A data directory set up with the admin CLI, and a fresh uploader token."""
     data = tmp_path_factory.mktemp("host")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--data", str(data), "init"]) == 0
-        assert main(["--data", str(data), "accounts", "create", "erin"]) == 0
-        assert main(["--data", str(data), "keys", "create", "--service", "uploader",
-                     "--account", "erin"]) == 0
-    token = out.getvalue().strip().splitlines()[-1]
+    token = uploader_host(data, "erin")
     assert token.startswith("hyd-up-") and len(token) == 39
     return data, token
 

@@ -4,7 +4,6 @@ threaded worker's memory does not climb with every thread that streamed an uploa
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from hostkit import uploader_host
 
 from hepcore import Config
-from hepcore.cli import main
 from hepcore.errors import ConfigError
 from hepcore.testing.servers import run_server
 
@@ -55,16 +54,11 @@ def worker_pid(leader: int) -> int:
 
 
 def host(data: Path, arenas: int) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--data", str(data), "init"]) == 0
-        assert main(["--data", str(data), "accounts", "create", "erin"]) == 0
-        assert main(["--data", str(data), "keys", "create", "--service", "uploader",
-                     "--account", "erin"]) == 0
+    token = uploader_host(data, "erin")
     config = data / "hepcore.toml"
     config.write_text(config.read_text().replace("malloc_arenas = 2",
                                                  f"malloc_arenas = {arenas}"))
-    return out.getvalue().strip().splitlines()[-1]
+    return token
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
