@@ -15,7 +15,7 @@ import pytest
 import requests
 from httpkit import multipart
 
-from hepcore import Config, ServiceConfig, build_runtime
+from hepcore import Config, ServiceConfig, build_runtime, observe
 from hepcore.cli import main
 from hepcore.observe import redacted_path, request_id
 from hepcore.testing import FakeClock
@@ -148,6 +148,81 @@ def test_request_ids_and_redaction() -> None:
     assert redacted_path("/api/delete/s3cr3t", {"delete_token": "s3cr3t"}) == \
         "/api/delete/[redacted]"
     assert redacted_path("/abc", {"item_id": "abc"}) == "/abc"
+
+
+@pytest.fixture
+def access_logger():  # type: ignore[no-untyped-def]
+    """The access logger as a served worker sets it up, writing to a buffer;
+    call ``take_over()`` first thing in the test."""
+    logger = logging.getLogger("hepcore.access")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers.clear()
+    observe.prepare_worker()
+    handler = logger.handlers[0]
+    stream = io.StringIO()
+    handler.setStream(stream)  # type: ignore[attr-defined]
+
+    def take_over() -> tuple[logging.Logger, logging.Handler, io.StringIO]:
+        # pytest attaches its capture handlers to non-propagating loggers once the test runs.
+        logger.handlers[:] = [handler]
+        return logger, handler, stream
+
+    yield take_over
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+AWKWARD = {"service": "uploader", "route": "/{item_id}", "method": "GET", "status": 404,
+           "rid": "trace-1", "path": '/a"b\\c\n\u00e9\u2028\U0001f600', "client_ip": "2001:db8::1"}
+
+
+def _record(**extra: object) -> None:
+    fields = {**AWKWARD, **extra}
+    observe.record(seconds=0.00123, uploaded=0, served=None, **fields)  # type: ignore[arg-type]
+
+
+def test_access_log_lines_are_compact_json_of_any_path(access_logger) -> None:
+    _, _, stream = access_logger()
+    _record()
+    _record(path="/plain")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    expected = {"request_id": "trace-1", "method": "GET", "path": AWKWARD["path"],
+                "route": "/{item_id}", "service": "uploader", "status": 404, "ms": 1.23,
+                "client": "2001:db8::1"}
+    assert {k: v for k, v in first.items() if k != "ts"} == expected
+    # Byte for byte what json.dumps writes (ASCII only, compact).
+    assert lines[0] == json.dumps({"ts": first["ts"], **expected}, separators=(",", ":"))
+    assert json.loads(lines[1])["path"] == "/plain"
+
+
+def test_access_log_honours_an_operators_logging_set_up(
+        access_logger, caplog: pytest.LogCaptureFixture) -> None:
+    logger, handler, stream = access_logger()
+    handler.setFormatter(logging.Formatter("access %(levelname)s %(message)s"))
+    _record()
+    handler.addFilter(lambda rec: "/skip" not in rec.getMessage())
+    _record(path="/skip")
+    extra = io.StringIO()
+    logger.addHandler(logging.StreamHandler(extra))
+    _record(path="/two")
+    logger.setLevel(logging.WARNING)
+    _record(path="/quiet")
+    logger.setLevel(logging.INFO)
+    logger.handlers[:] = [handler]
+    handler.setFormatter(handler.plain)  # type: ignore[attr-defined]
+    handler.filters.clear()
+    logger.propagate = True
+    with caplog.at_level(logging.INFO, logger="hepcore.access"):
+        _record(path="/propagated")
+    propagated = caplog
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line.split(" ", 2)[2])["path"] for line in lines[:2]] == [
+        AWKWARD["path"], "/two"]
+    assert all(line.startswith("access INFO {") for line in lines[:2])
+    assert [json.loads(line)["path"] for line in extra.getvalue().splitlines()] == ["/two"]
+    assert json.loads(lines[2])["path"] == "/propagated" and len(lines) == 3
+    assert "/propagated" in propagated.text
 
 
 @pytest.mark.integration

@@ -15,14 +15,14 @@ are replaced by ``[redacted]``, so credentials never reach the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import random
 import re
-import secrets
 import sys
 import time
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -49,15 +49,17 @@ WEBHOOKS = Counter("hepcore_webhook_deliveries_total", "Webhook delivery attempt
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SECRET_PARAM = re.compile(r"token|secret|key", re.IGNORECASE)
-# One encoder for every log line: json.dumps with separators builds a new one per call.
-_LINE = json.JSONEncoder(separators=(",", ":"))
 
 
 def request_id(incoming: str | None) -> str:
-    """The client's id when it is short and plain, else a new random one."""
+    """The client's id when it is short and plain, else a new random one
+    (16 hex digits)."""
     if incoming and _REQUEST_ID.fullmatch(incoming):
         return incoming
-    return secrets.token_hex(8)
+    # An id correlates log lines and guards nothing, so it need not come from
+    # the OS (os.urandom is a system call on every request). The generator is
+    # seeded from the OS and again in every forked worker.
+    return f"{random.getrandbits(64):016x}"
 
 
 def refusal_kind(err: ServiceError) -> str | None:
@@ -110,11 +112,49 @@ def record(*, service: str, route: str, method: str, status: int, seconds: float
     if served:
         SERVED.labels(service).inc(served)
     if log and access_log.isEnabledFor(logging.INFO):
-        access_log.info(_LINE.encode({
-            "ts": round(time.time(), 3), "request_id": rid, "method": method, "path": path,
-            "route": route, "service": service, "status": status,
-            "ms": round(seconds * 1000, 2), "client": client_ip,
-        }))
+        # Compact JSON, as json.dumps(..., separators=(",", ":")) writes it, built
+        # directly: the encoder's set-up per call cost more than the line.
+        line = (f'{{"ts":{round(time.time(), 3)!r},"request_id":{_quoted(rid)},'
+                f'"method":{_quoted(method)},"path":{_quoted(path)},'
+                f'"route":{_quoted(route)},"service":{_quoted(service)},"status":{status:d},'
+                f'"ms":{round(seconds * 1000, 2)!r},"client":{_quoted(client_ip)}}}')
+        handlers = access_log.handlers
+        if (len(handlers) == 1 and isinstance(handlers[0], _LineHandler)
+                and handlers[0].takes_lines() and not access_log.filters
+                and not access_log.propagate and not access_log.disabled):
+            handlers[0].write_line(line)
+        else:
+            access_log.info(line)
+
+
+class _LineHandler(logging.StreamHandler):
+    """The access log's default handler: each message as one line of the stream.
+
+    While it is the logger's only handler, with its own formatter, no filters
+    on either and no propagation, :func:`record` hands it the line directly: a ``LogRecord`` (caller lookup,
+    thread and process names) would cost more than everything else in the
+    line, and this handler uses none of it. Any other logging set-up gets
+    ordinary records.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.plain = logging.Formatter("%(message)s")
+        self.setFormatter(self.plain)
+
+    def takes_lines(self) -> bool:
+        """Whether :meth:`write_line` writes what :meth:`emit` would."""
+        return (self.formatter is self.plain and not self.filters
+                and self.level <= logging.INFO)
+
+    def write_line(self, line: str) -> None:
+        """Write ``line`` and a newline, and flush, as :meth:`emit` would."""
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            try:
+                self.stream.write(line + self.terminator)
+                self.stream.flush()
+            except Exception:  # noqa: BLE001 - as emit(): report, never fail the request
+                self.handleError(logging.makeLogRecord({"msg": line}))
 
 
 def prepare_worker(access_log_stream: bool = True) -> None:
@@ -131,9 +171,7 @@ def prepare_worker(access_log_stream: bool = True) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and values.ValueClass is values.MutexValue:
         values.ValueClass = values.get_value_class()
     if access_log_stream and not access_log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
+        access_log.addHandler(_LineHandler(sys.stdout))
         access_log.setLevel(logging.INFO)
         access_log.propagate = False
 
