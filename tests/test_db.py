@@ -170,6 +170,42 @@ def test_reads_inside_a_write_see_its_changes_and_others_do_not(db: Database) ->
     assert names(db) == ["pending"]
 
 
+def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Database) -> None:
+    db.write_one("INSERT INTO things VALUES ('committed')", durable=False)
+    writer = db.connections()[-1]
+    on_writer: list[str] = []
+    writer.set_trace_callback(on_writer.append)
+    # Free, the writer that committed last answers (its page cache is warm).
+    assert db.one("SELECT count(*) FROM things")[0] == 1
+    assert on_writer == ["SELECT count(*) FROM things"]
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db.write() as conn:
+            conn.execute("INSERT INTO things VALUES ('pending')")
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    counts: list[int] = []
+    try:
+        # Held by another thread: answered at once, from committed data only.
+        reader = threading.Thread(target=lambda: counts.append(
+            db.one("SELECT count(*) FROM things")[0]))
+        reader.start()
+        reader.join(5)
+        with db.no_wait():
+            counts.append(db.one("SELECT count(*) FROM things")[0])
+    finally:
+        release.set()
+        thread.join()
+    assert counts == [1, 1]
+    assert db.one("SELECT count(*) FROM things")[0] == 2
+
+
 def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> None:
     held, release = threading.Event(), threading.Event()
 

@@ -18,7 +18,9 @@ Why one writing connection: SQLite drops a connection's whole page cache
 when another connection has committed since its last read. With a
 connection per thread every write transaction would start by reading its
 pages again (one ``pread`` each); the process's single writer keeps its
-cache, because writes in this process all go through it.
+cache, because writes in this process all go through it. For the same
+reason :meth:`Database.one`, the single-row lookups on every request's
+path, runs on that writer while no thread is writing.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._quick_writer: sqlite3.Connection | None = None
+        self._last_writer: sqlite3.Connection | None = None
         self._synchronous: dict[sqlite3.Connection, int] = {}
 
     def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -110,10 +113,12 @@ class Database:
         if no_wait:
             if self._quick_writer is None:
                 self._quick_writer = self._connect(busy_timeout_ms=0)
-            return self._quick_writer
+            conn = self._last_writer = self._quick_writer
+            return conn
         if self._writer is None:
             self._writer = self._connect()
-        return self._writer
+        conn = self._last_writer = self._writer
+        return conn
 
     def write(self, *, durable: bool = True) -> _Write:
         """A write transaction on the process's writing connection, held by this
@@ -178,6 +183,21 @@ class Database:
         return self.conn.execute(sql, params)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, or ``None``.
+
+        Outside a transaction it runs on the writing connection that committed
+        last, when no other thread holds it: that connection's page cache is
+        warm, while this thread's reader lost its cache to the last commit
+        (see the module docstring). Otherwise, on :attr:`conn`.
+        """
+        local = self._local
+        if not getattr(local, "depth", 0):
+            writer = self._last_writer
+            if writer is not None and self._write_lock.acquire(blocking=False):
+                try:
+                    return writer.execute(sql, params).fetchone()
+                finally:
+                    self._write_lock.release()
         return self.conn.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
@@ -211,7 +231,7 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
-        self._writer = self._quick_writer = None
+        self._writer = self._quick_writer = self._last_writer = None
         self._synchronous = {}
 
 
