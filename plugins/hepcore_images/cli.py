@@ -83,12 +83,30 @@ def cmd_unban(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
+def _before(text: str) -> float:
     from .store import page_before
 
+    try:
+        return page_before(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 timestamp: {text!r} (try 2026-01-31T12:00:00Z)") from None
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
     service = _service(runtime)
     account = runtime.accounts.by_name(args.account)
-    before = page_before(args.before) if args.before else None
+    before = args.before
     items, more = service.uploads.page(account.id, args.limit, before)
     base = _base(service)
     if args.json:
@@ -172,8 +190,9 @@ def add_commands(subparsers: Any) -> None:
 
     p = actions.add_parser("list", help="an account's live uploads, newest first")
     p.add_argument("--account", required=True)
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--before", metavar="TIMESTAMP", help="ISO-8601; uploads created earlier")
+    p.add_argument("--limit", type=_limit, default=50)
+    p.add_argument("--before", metavar="TIMESTAMP", type=_before,
+                   help="ISO-8601; uploads created earlier")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 

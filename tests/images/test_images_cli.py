@@ -142,3 +142,16 @@ def test_list_before_is_exact(data: Path, tmp_path: Path) -> None:
             "uploads"] if u["filename"] == name)
     assert name in listed(created.replace("Z", "1Z"))
     assert name not in listed(created)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--before", "yesterday"], "argument --before: not an ISO-8601 timestamp: 'yesterday'"),
+    (["--before", "2026-13-01T00:00:00Z"], "argument --before: not an ISO-8601"),
+    (["--limit", "0"], "argument --limit: must be at least 1"),
+    (["--limit", "ten"], "argument --limit: not an integer: 'ten'"),
+])
+def test_list_refuses_a_bad_bound_with_a_usage_error(
+        data: Path, args: list[str], message: str) -> None:
+    out = hepcore(data, "images", "list", "--account", "carol", *args, ok=False)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
