@@ -206,6 +206,32 @@ def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Databa
     assert db.one("SELECT count(*) FROM things")[0] == 2
 
 
+class _BusyConnection(sqlite3.Connection):
+    """A connection that finds the database locked, as a no-wait connection does
+    while another process holds an exclusive lock (which cannot be staged on a
+    database this process already has open)."""
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_single_row_read_the_writer_finds_busy_runs_on_the_reader(
+        db: Database, db_path: Path) -> None:
+    db.write_one("INSERT INTO things VALUES ('committed')", durable=False)
+    busy = sqlite3.connect(db_path, factory=_BusyConnection, check_same_thread=False)
+    db._last_writer = busy  # the connection that committed last
+    try:
+        assert db.one("SELECT name FROM things")[0] == "committed"
+        # Only a busy database is retried elsewhere: other errors are the caller's.
+        db._last_writer = sqlite3.connect(db_path, check_same_thread=False)
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            db.one("SELECT name FROM absent")
+    finally:
+        busy.close()
+        db._last_writer.close()
+    assert not db._write_lock.locked()
+
+
 def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> None:
     held, release = threading.Event(), threading.Event()
 

@@ -188,7 +188,8 @@ class Database:
         Outside a transaction it runs on the writing connection that committed
         last, when no other thread holds it: that connection's page cache is
         warm, while this thread's reader lost its cache to the last commit
-        (see the module docstring). Otherwise, on :attr:`conn`.
+        (see the module docstring). Otherwise, or when that connection finds
+        the database busy (the no-wait writer does not wait), on :attr:`conn`.
         """
         local = self._local
         if not getattr(local, "depth", 0):
@@ -196,6 +197,9 @@ class Database:
             if writer is not None and self._write_lock.acquire(blocking=False):
                 try:
                     return writer.execute(sql, params).fetchone()
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
                 finally:
                     self._write_lock.release()
         return self.conn.execute(sql, params).fetchone()
