@@ -4,6 +4,7 @@ that apply exactly once, even when several processes start together."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sqlite3
 import threading
@@ -170,6 +171,28 @@ def test_reads_inside_a_write_see_its_changes_and_others_do_not(db: Database) ->
     assert names(db) == ["pending"]
 
 
+@contextlib.contextmanager
+def another_thread_writing(db: Database, name: str) -> Iterator[None]:
+    """For the block, another thread holds a write transaction in which it has
+    inserted ``name``; it commits when the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db.write() as conn:
+            conn.execute("INSERT INTO things VALUES (?)", (name,))
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
 def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Database) -> None:
     db.write_one("INSERT INTO things VALUES ('committed')", durable=False)
     writer = db.connections()[-1]
@@ -179,19 +202,8 @@ def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Databa
     assert db.one("SELECT count(*) FROM things")[0] == 1
     assert on_writer == ["SELECT count(*) FROM things"]
 
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with db.write() as conn:
-            conn.execute("INSERT INTO things VALUES ('pending')")
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
     counts: list[int] = []
-    try:
+    with another_thread_writing(db, "pending"):
         # Held by another thread: answered at once, from committed data only.
         reader = threading.Thread(target=lambda: counts.append(
             db.one("SELECT count(*) FROM things")[0]))
@@ -199,9 +211,6 @@ def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Databa
         reader.join(5)
         with db.no_wait():
             counts.append(db.one("SELECT count(*) FROM things")[0])
-    finally:
-        release.set()
-        thread.join()
     assert counts == [1, 1]
     assert db.one("SELECT count(*) FROM things")[0] == 2
 
@@ -233,26 +242,11 @@ def test_a_single_row_read_the_writer_finds_busy_runs_on_the_reader(
 
 
 def test_no_wait_refuses_at_once_when_a_thread_holds_the_write(db: Database) -> None:
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with db.write() as conn:
-            conn.execute("INSERT INTO things VALUES ('held')")
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
-    try:
-        with db.no_wait():
-            with pytest.raises(WriteWouldBlock), db.write(durable=False):
-                pass
-            with pytest.raises(WriteWouldBlock):
-                db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
-    finally:
-        release.set()
-        thread.join()
+    with another_thread_writing(db, "held"), db.no_wait():
+        with pytest.raises(WriteWouldBlock), db.write(durable=False):
+            pass
+        with pytest.raises(WriteWouldBlock):
+            db.write_one("INSERT INTO things VALUES ('refused')", durable=False)
     with db.no_wait():
         assert db.write_one("INSERT INTO things VALUES ('later')", durable=False) == 1
     assert names(db) == ["held", "later"]
