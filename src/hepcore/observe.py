@@ -131,10 +131,10 @@ class _LineHandler(logging.StreamHandler):
     """The access log's default handler: each message as one line of the stream.
 
     While it is the logger's only handler, with its own formatter, no filters
-    on either and no propagation, :func:`record` hands it the line directly: a ``LogRecord`` (caller lookup,
-    thread and process names) would cost more than everything else in the
-    line, and this handler uses none of it. Any other logging set-up gets
-    ordinary records.
+    on either and no propagation, :func:`record` hands it the line directly:
+    a ``LogRecord`` (caller lookup, thread and process names) would cost more
+    than everything else in the line, and this handler uses none of it. Any
+    other logging set-up gets ordinary records.
     """
 
     def __init__(self, stream: Any) -> None:
