@@ -195,7 +195,8 @@ def another_thread_writing(db: Database, name: str) -> Iterator[None]:
 
 def test_single_row_reads_never_wait_for_or_see_another_threads_write(db: Database) -> None:
     db.write_one("INSERT INTO things VALUES ('committed')", durable=False)
-    writer = db.connections()[-1]
+    writer = db._last_writer
+    assert writer is not None and writer is not db.conn
     on_writer: list[str] = []
     writer.set_trace_callback(on_writer.append)
     # Free, the writer that committed last answers (its page cache is warm).

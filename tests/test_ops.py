@@ -215,14 +215,13 @@ def test_access_log_honours_an_operators_logging_set_up(
     logger.propagate = True
     with caplog.at_level(logging.INFO, logger="hepcore.access"):
         _record(path="/propagated")
-    propagated = caplog
     lines = stream.getvalue().splitlines()
     assert [json.loads(line.split(" ", 2)[2])["path"] for line in lines[:2]] == [
         AWKWARD["path"], "/two"]
     assert all(line.startswith("access INFO {") for line in lines[:2])
     assert [json.loads(line)["path"] for line in extra.getvalue().splitlines()] == ["/two"]
     assert json.loads(lines[2])["path"] == "/propagated" and len(lines) == 3
-    assert "/propagated" in propagated.text
+    assert "/propagated" in caplog.text
 
 
 @pytest.mark.integration

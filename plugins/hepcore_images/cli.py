@@ -106,8 +106,7 @@ def _limit(text: str) -> int:
 def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
     service = _service(runtime)
     account = runtime.accounts.by_name(args.account)
-    before = args.before
-    items, more = service.uploads.page(account.id, args.limit, before)
+    items, more = service.uploads.page(account.id, args.limit, args.before)
     base = _base(service)
     if args.json:
         print(json.dumps({"uploads": [service.upload_detail(u, base) for u in items],
