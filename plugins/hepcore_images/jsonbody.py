@@ -24,7 +24,7 @@ def parse_int(literal: str) -> int:
     try:
         return int(literal)
     except ValueError:
-        largest = 10 ** sys.get_int_max_str_digits() - 1
+        largest: int = 10 ** sys.get_int_max_str_digits() - 1
         return -largest if literal.startswith("-") else largest
 
 

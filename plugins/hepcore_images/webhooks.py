@@ -204,7 +204,8 @@ class Webhooks:
         ]
 
     def _actor(self, request: Request) -> Actor:
-        return self.service.authenticate_management(request)
+        actor: Actor = self.service.authenticate_management(request)
+        return actor
 
     def api_list(self, request: Request) -> Response:
         actor = self._actor(request)

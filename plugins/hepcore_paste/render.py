@@ -41,21 +41,23 @@ LEXER_NAMES = {"plaintext": "text", "dockerfile": "docker", "csharp": "csharp", 
 def lexer_for(language: str) -> Lexer:
     """The Pygments lexer of a stored language; plain text when Pygments has none."""
     name = LEXER_NAMES.get(language, language)
+    lexer: Lexer
     try:
-        return get_lexer_by_name(name, stripnl=False, ensurenl=False)
+        lexer = get_lexer_by_name(name, stripnl=False, ensurenl=False)
     except ClassNotFound:
-        return TextLexer(stripnl=False, ensurenl=False)
+        lexer = TextLexer(stripnl=False, ensurenl=False)
+    return lexer
 
 
-def _formatter() -> HtmlFormatter:
+def _formatter() -> HtmlFormatter[str]:
     return HtmlFormatter(linenos="table", cssclass="hl", wrapcode=True)
 
 
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
     """The page's CSS: layout, the light theme, and the dark one in a media query."""
-    light = HtmlFormatter(style=LIGHT_STYLE, cssclass="hl").get_style_defs(".hl")
-    dark = HtmlFormatter(style=DARK_STYLE, cssclass="hl").get_style_defs(".hl")
+    light: str = HtmlFormatter(style=LIGHT_STYLE, cssclass="hl").get_style_defs(".hl")
+    dark: str = HtmlFormatter(style=DARK_STYLE, cssclass="hl").get_style_defs(".hl")
     base = _template("page.css").template
     return (base + "\n" + light
             + "\n@media (prefers-color-scheme: dark) {\n" + _DARK_BASE + "\n" + dark + "\n}\n")
@@ -121,7 +123,8 @@ def highlighted(content: str, language: str, *, plain: bool = False) -> str:
     colours (:func:`plain_block`, for pastes too large to highlight)."""
     if plain:
         return plain_block(content)
-    return highlight(content, lexer_for(language), _formatter())
+    html: str = highlight(content, lexer_for(language), _formatter())
+    return html
 
 
 def plain_block(content: str) -> str:

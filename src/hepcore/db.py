@@ -196,13 +196,15 @@ class Database:
             writer = self._last_writer
             if writer is not None and self._write_lock.acquire(blocking=False):
                 try:
-                    return writer.execute(sql, params).fetchone()
+                    row: sqlite3.Row | None = writer.execute(sql, params).fetchone()
+                    return row
                 except sqlite3.OperationalError as exc:
                     if not _is_busy(exc):
                         raise
                 finally:
                     self._write_lock.release()
-        return self.conn.execute(sql, params).fetchone()
+        found: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return found
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
@@ -301,7 +303,8 @@ class _Write:
         if depth:  # join the open transaction
             _check_join(local, self._durable)
             local.depth = depth + 1
-            return local.active
+            active: sqlite3.Connection = local.active
+            return active
         no_wait = getattr(local, "no_wait", False)
         if no_wait and self._durable:
             raise WriteWouldBlock()

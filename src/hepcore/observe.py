@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _quoted
-from typing import Any
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -127,7 +127,7 @@ def record(*, service: str, route: str, method: str, status: int, seconds: float
             access_log.info(line)
 
 
-class _LineHandler(logging.StreamHandler):
+class _LineHandler(logging.StreamHandler[TextIO]):
     """The access log's default handler: each message as one line of the stream.
 
     While it is the logger's only handler, with its own formatter, no filters

@@ -122,7 +122,8 @@ class Runtime:
         raise UnknownCredential(service)
 
     def inspect(self, candidate: UploadCandidate) -> Rejection | None:
-        return self.pm.hook.hepcore_inspect_upload(candidate=candidate)
+        rejection: Rejection | None = self.pm.hook.hepcore_inspect_upload(candidate=candidate)
+        return rejection
 
     def emit(self, name: str, service: str, account_id: str | None, data: dict[str, Any]) -> None:
         """Announce an event to ``hepcore_event`` observers; their failures are logged only."""
@@ -134,10 +135,12 @@ class Runtime:
                 log.exception("event observer %s failed on %s", impl.plugin_name, name)
 
     def session_actor(self, request: Request) -> Actor | None:
-        return self.pm.hook.hepcore_session_actor(request=request, runtime=self)
+        actor: Actor | None = self.pm.hook.hepcore_session_actor(request=request, runtime=self)
+        return actor
 
     def verify_captcha(self, token: str, request: Request) -> bool | None:
-        return self.pm.hook.hepcore_verify_captcha(token=token, request=request)
+        verdict: bool | None = self.pm.hook.hepcore_verify_captcha(token=token, request=request)
+        return verdict
 
     def incr_counter(self, name: str, by: int = 1) -> None:
         with self.db.write() as conn:

@@ -66,7 +66,8 @@ def call_with_timeout(fn: Callable[[], list[str]], timeout: float) -> list[str]:
         raise FetchTimeout(detail="name resolution timed out")
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]
+    addresses: list[str] = outcome["value"]
+    return addresses
 
 
 @functools.cache

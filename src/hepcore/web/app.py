@@ -23,20 +23,21 @@ from .shell import error_serializer
 from .wsgi import ServiceResource, ServiceSink
 
 if TYPE_CHECKING:
-    from falcon._typing import AsgiEvent, AsgiReceive, AsgiSend
+    from falcon._typing import AsgiReceive, AsgiSend
+    from falcon.asgi_spec import AsgiEvent
 
 log = logging.getLogger("hepcore.web")
 STREAM_BLOCK = 1024 * 1024
 ASGI_THREADS = 64
 
 
-class App(falcon.App):
+class App(falcon.App[falcon.Request, falcon.Response]):
     """``falcon.App`` sending file bodies in 1 MiB blocks where ``sendfile`` is not used."""
 
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
 
 
-class AsgiApp(falcon.asgi.App):
+class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
     """``falcon.asgi.App`` for hepcore; identical responses to :class:`App`."""
 
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
@@ -90,9 +91,9 @@ def _executor(app: Any) -> Executor:
     :class:`AsgiApp`; one shared pool for a plain ``falcon.asgi.App`` (``add_service``),
     which has ``__slots__`` and cannot hold one."""
     global _shared_executor
-    executor = getattr(app, "_hepcore_executor", None)
-    if executor is not None:
-        return executor
+    own: Executor | None = getattr(app, "_hepcore_executor", None)
+    if own is not None:
+        return own
     if hasattr(app, "__dict__"):
         executor = ThreadPoolExecutor(max_workers=ASGI_THREADS, thread_name_prefix="hepcore")
         app._hepcore_executor = executor
@@ -115,7 +116,7 @@ def create_app(
     *,
     clock: Clock = system_clock,
     plugins: Iterable[object] = (),
-) -> falcon.App:
+) -> falcon.App[Any, Any]:
     """A Falcon app (``falcon.App``, or ``falcon.asgi.App`` with ``asgi=True``)
     serving every enabled service at its configured mount.
 
@@ -128,7 +129,7 @@ def create_app(
     router = MountRouter(trust_proxy=runtime.config.trust_proxy)
     # Falcon takes any object with the router interface, but annotates the
     # parameter as its own CompiledRouter.
-    app: falcon.App = (AsgiApp if asgi else App)(router=cast(CompiledRouter, router))
+    app: falcon.App[Any, Any] = (AsgiApp if asgi else App)(router=cast(CompiledRouter, router))
     app.req_options.auto_parse_form_urlencoded = False
     app.set_error_serializer(error_serializer)
     for name, service in runtime.services.items():
@@ -148,7 +149,7 @@ def create_app(
     return app
 
 
-def add_service(app: falcon.App, runtime: Runtime, name: str, *, prefix: str | None = None) -> None:
+def add_service(app: falcon.App[Any, Any], runtime: Runtime, name: str, *, prefix: str | None = None) -> None:
     """Add one hepcore service's routes to your own Falcon app (WSGI or ASGI).
 
     Routes go under ``prefix`` (default: the service's configured prefix).

@@ -35,7 +35,7 @@ before the handler runs, sparing the worker thread two round trips to it."""
 
 async def _read_at_least(stream: Any, n: int) -> bytes:
     """Up to ``n`` bytes, fewer only at the end of the body."""
-    first = await stream.read(n)
+    first: bytes = await stream.read(n)
     if len(first) >= n or not first:
         return first
     parts = [first]

@@ -79,7 +79,7 @@ class AsyncMetrics(Metrics):
         Metrics.on_get(self, req, resp)
 
 
-def add_ops_routes(app: falcon.App, runtime: Runtime) -> None:
+def add_ops_routes(app: falcon.App[Any, Any], runtime: Runtime) -> None:
     """Mount the health check, and the metrics when a token is configured."""
     config = runtime.config
     asgi = isinstance(app, falcon.asgi.App)

@@ -59,7 +59,7 @@ class FalconHeaders(Mapping[str, str]):
         return default if value is None else value
 
     def __getitem__(self, name: str) -> str:
-        value = self.get(name)
+        value: str | None = self.get(name)
         if value is None:
             raise KeyError(name)
         return value

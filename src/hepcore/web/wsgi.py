@@ -32,7 +32,8 @@ class WsgiBody:
 
     def read(self, n: int) -> bytes:
         try:
-            return self._stream.read(n)
+            data: bytes = self._stream.read(n)
+            return data
         except BodyError:
             raise
         except Exception as exc:
