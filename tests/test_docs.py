@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
 import sys
 import threading
 import tomllib
@@ -293,6 +295,25 @@ def test_misspelt_hook_in_an_installed_plugin_fails_the_cli_cleanly(
     err = capsys.readouterr().err
     assert "hepcore: error: unknown hook 'hepcore_inspect_uplaod'" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_misspelt_hook_in_an_installed_plugin_stops_serve_before_any_worker(
+        install_plugin, tmp_path: Path, kind: str) -> None:
+    # Workers that fail to boot end gunicorn with a traceback per worker, and
+    # uvicorn restarts them for ever; the host must not get that far.
+    data = tmp_path / "d"
+    assert main(["--data", str(data), "init"]) == 0
+    install_plugin(misspelt="misspelt_hook")
+    command = [sys.executable, "-m", "hepcore", "--data", str(data), "serve", "--port", "0",
+               *(["--asgi"] if kind == "asgi" else [])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "site"), str(EXAMPLES), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "hepcore: error: unknown hook 'hepcore_inspect_uplaod'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- one test per hook: the example takes effect ------------------------------------

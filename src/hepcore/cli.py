@@ -110,8 +110,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.path.insert(0, app_dir)
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (app_dir, os.environ.get("PYTHONPATH")) if p)
-    # Fail here, with a readable message, rather than in every worker.
+    # Fail here, with a readable message, rather than in every worker (which
+    # uvicorn would restart for ever): a bad configuration, a broken plugin.
+    from .plugins import make_plugin_manager
+
     config = load_config(data)
+    make_plugin_manager(config.blocked_plugins)
     limit_malloc_arenas(config.malloc_arenas)  # before any worker or thread starts
     # Workers share their metrics through files here; stale ones from a
     # previous run would be counted again.
