@@ -1,6 +1,6 @@
 """Moderation by perceptual hash: refuse images that look like a blocklist entry.
 
-A model for third-party moderation plugins (images.md section 11). The
+A model for third-party moderation plugins (docs/images.md, upload step 12). The
 blocklist lives in the host database, so the moderator needs the runtime,
 which ``hepcore_inspect_upload`` does not receive: the plugin takes it from
 ``hepcore_register_services`` (called once per host build), applies its own

@@ -20,7 +20,7 @@ log = logging.getLogger("hepcore.phash")
 
 DEFAULT_DISTANCE = 10
 MAX_DISTANCE = 32
-# The code and message images.md section 11 prescribes for this plugin.
+# The code and message the image service prescribes for moderation refusals.
 REJECTION = Rejection("nsfw_rejected", "Explicit content detected. This image cannot be hosted.",
                       status=415)
 

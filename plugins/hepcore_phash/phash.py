@@ -40,8 +40,10 @@ def phash(image: Image.Image) -> int:
     return bits << 1
 
 
-def frame_hashes(image: Image.Image, max_frames: int = 64) -> Iterator[int]:
-    """The hash of each frame (at most ``max_frames``) of a still or animated image.
+def frame_hashes(image: Image.Image) -> Iterator[int]:
+    """The hash of each frame of a still or animated image: every frame, so that
+    a blocked picture cannot hide late in an animation (about 1 ms a frame; the
+    image service bounds the frames an upload may have).
 
     Leaves ``image`` on the frame it was on.
     """
@@ -50,9 +52,7 @@ def frame_hashes(image: Image.Image, max_frames: int = 64) -> Iterator[int]:
         return
     current = image.tell()
     try:
-        for index, frame in enumerate(ImageSequence.Iterator(image)):
-            if index >= max_frames:
-                break
+        for frame in ImageSequence.Iterator(image):
             yield phash(frame)
     finally:
         image.seek(current)

@@ -1,4 +1,4 @@
-"""The perceptual-hash moderation plugin (images.md section 11): blocklist managed from
+"""The perceptual-hash moderation plugin (docs/images.md, upload step 12): blocklist managed from
 the CLI, refusals through the real upload endpoint, both app kinds."""
 
 from __future__ import annotations
@@ -129,6 +129,18 @@ def test_orientation_and_animation_do_not_hide_a_blocked_image(
     clean = encode(picture(7).convert("P"), "GIF", save_all=True,
                    append_images=[picture(8).convert("P")], duration=100, loop=0)
     assert upload(client, key, clean).status_code == 200
+
+
+def test_a_blocked_frame_late_in_a_long_animation_is_found(
+        client: falcon.testing.TestClient, key: str, original: Path, config: Config) -> None:
+    assert main(["--data", str(config.data_dir), "phash", "add", str(original)]) == 0
+    blocked = Image.open(original).convert("RGB").resize((80, 60)).convert("P")
+    frames = [picture(seed, (80, 60)).convert("P") for seed in range(100)]
+    clean = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+    assert upload(client, key, clean).status_code == 200
+    frames[90] = blocked
+    late = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+    assert upload(client, key, late).json == REJECTED
 
 
 def test_with_the_plugin_blocked_nothing_is_moderated(tmp_path: Path, clock: FakeClock,
