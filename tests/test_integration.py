@@ -121,9 +121,36 @@ def test_oversized_content_length_is_refused_unread(server: RunningServer, token
             if not chunk:
                 break
             reply += chunk
-    assert reply.startswith(b"HTTP/1.1 413 ")
+    # The same status line from gunicorn and uvicorn (Falcon's own wording differs).
+    assert reply.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n")
     assert reply.endswith(b'{"ok":false,"error":"File exceeds your upload size limit of 100 MB",'
                           b'"code":"TOO_LARGE"}')
+
+
+def _exchange(server: RunningServer, request: bytes) -> bytes:
+    """Everything the server sends back to ``request`` (which asks to close)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("target,version", [
+    ("/uploadCounter", "HTTP/1.2"),  # an unknown minor version is served as HTTP/1.x
+    ("http://{host}/uploadCounter", "HTTP/1.1"),  # absolute-form, as sent to a proxy
+    ("HTTP://{host}/uploadCounter?x=1", "HTTP/1.0"),
+])
+def test_request_line_variants_are_served(server: RunningServer, target: str,
+                                          version: str) -> None:
+    host = server.url.removeprefix("http://")
+    reply = _exchange(server, f"GET {target.format(host=host)} {version}\r\nHost: {host}\r\n"
+                              "Connection: close\r\n\r\n".encode())
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"200", reply[:300]
+    assert body.startswith(b'{"count":')
 
 
 def test_shortlink_and_not_found(server: RunningServer, token: str) -> None:

@@ -6,11 +6,14 @@ import logging
 import re
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import falcon
 import falcon.asgi
 from falcon.routing import CompiledRouter
+from falcon.util.misc import code_to_http_status
 
 from ..clock import Clock, system_clock
 from ..config import Config
@@ -23,6 +26,7 @@ from .shell import error_serializer
 from .wsgi import ServiceResource, ServiceSink
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from falcon._typing import AsgiReceive, AsgiSend
     from falcon.asgi_spec import AsgiEvent
 
@@ -32,9 +36,16 @@ ASGI_THREADS = 64
 
 
 class App(falcon.App[falcon.Request, falcon.Response]):
-    """``falcon.App`` sending file bodies in 1 MiB blocks where ``sendfile`` is not used."""
+    """``falcon.App`` sending file bodies in 1 MiB blocks where ``sendfile`` is not
+    used, with the status lines uvicorn sends for :class:`AsgiApp`."""
 
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
+
+    def __call__(self, env: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(_ASGI_STATUS_LINES.get(status, status), headers, exc_info)
+
+        return super().__call__(env, respond)
 
 
 class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
@@ -45,12 +56,38 @@ class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
     async def __call__(  # type: ignore[override]  # falcon.asgi.App's own override of the WSGI call
             self, scope: dict[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
         if scope.get("type") == "http":
+            if scope.get("http_version") not in _HTTP_VERSIONS:
+                # Falcon refuses the scope (a bare 500); gunicorn serves such a
+                # request line (HTTP/1.2, say) as HTTP/1.x, and so does this.
+                scope["http_version"] = "1.1"
+            path = scope.get("path") or "/"
+            if path[0] != "/":
+                _to_origin_form(scope, path)
             # Iterables of two-item iterables, which may be one-shot iterators.
             headers = scope["headers"] = [(name, value) for name, value in
                                           scope.get("headers") or ()]
             if _announces_body(headers):
                 receive = _body_asked_for_later(receive)
         await super().__call__(scope, receive, send)
+
+
+# uvicorn words a status as Python's http.HTTPStatus does; Falcon words a few
+# (413, 414, 416, 418) after RFC 9110, which Python adopted only in 3.13.
+_ASGI_STATUS_LINES = {
+    line: f"{status.value} {status.phrase}" for status in HTTPStatus
+    if (line := code_to_http_status(status.value)) != f"{status.value} {status.phrase}"}
+_HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+
+
+def _to_origin_form(scope: dict[str, Any], path: str) -> None:
+    """An absolute-form target (``GET http://host/x``, as sent to a proxy) as the
+    path it names, which is what gunicorn passes to WSGI; uvicorn passes it whole."""
+    parts = urlsplit(path)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        scope["path"] = parts.path or "/"
+        raw = scope.get("raw_path")
+        if raw:
+            scope["raw_path"] = urlsplit(raw).path or b"/"
 
 
 def _announces_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
