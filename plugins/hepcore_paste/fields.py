@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from hepcore.errors import BadRequest, BodyTooLarge, ClientDisconnected, PayloadTooLarge
-from hepcore.http import Request
+from hepcore.http import Request, parse_json
 
 MIB = 1024 * 1024
 BODY_OVERHEAD = 64 * 1024
@@ -42,8 +41,8 @@ def read_json_object(request: Request, cap: int) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
         del raw  # the bytes are not needed once decoded
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = parse_json(text)
+    except ValueError:  # UnicodeDecodeError is one
         raise BadRequest("Invalid JSON body") from None
     if not isinstance(data, dict):
         raise BadRequest("Invalid JSON body")

@@ -19,7 +19,7 @@ from hepcore.errors import (
     Forbidden,
     NotFound,
 )
-from hepcore.http import Request, Response
+from hepcore.http import Request, Response, parse_json
 from hepcore.tokens import Actor
 
 from .store import Item
@@ -51,11 +51,9 @@ def read_object(request: Request) -> dict[str, Any]:
         raise BadRequest("Invalid JSON body") from None
     if not raw.strip():
         return {}
-    import json
-
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = parse_json(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
         raise BadRequest("Invalid JSON body") from None
     if not isinstance(data, dict):
         raise BadRequest("Invalid JSON body")

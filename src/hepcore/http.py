@@ -139,9 +139,23 @@ class Request:
         """Parse the body as JSON; :class:`MalformedBody` when it is not UTF-8 JSON."""
         raw = self.read_body(limit)
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting recurses
+            return parse_json(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is one
             raise MalformedBody("invalid JSON") from None
+
+
+def parse_json(text: str, **options: Any) -> Any:
+    """``text`` as JSON (RFC 8259), else ``ValueError``: unlike ``json.loads``,
+    ``NaN``, ``Infinity`` and ``-Infinity`` are refused, and nesting too deep to
+    parse is a ``ValueError`` too. ``options`` are passed to ``json.loads``."""
+    try:
+        return json.loads(text, parse_constant=_not_json, **options)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 @dataclass

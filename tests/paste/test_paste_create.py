@@ -95,6 +95,8 @@ def test_explicit_language_is_kept_and_detection_runs_otherwise(client, runtime,
     ("[1, 2]", "Invalid JSON body"),
     ('"content"', "Invalid JSON body"),
     (b"\xff\xfe{}", "Invalid JSON body"),
+    ('{"content": "x", "extra": NaN}', "Invalid JSON body"),  # Python's json takes these
+    ('{"content": "x", "title": -Infinity}', "Invalid JSON body"),
     ({"content": 5}, "content must be a string"),
     ({"content": "x", "title": 1}, "title must be a string"),
     ({"content": "x", "language": ["py"]}, "language must be a string"),
