@@ -15,6 +15,7 @@ import pytest
 from httpkit import TestHost, multipart, png_bytes
 
 from hepcore import Runtime
+from hepcore.errors import CredentialRevoked
 
 ID_RE = r"[A-Za-z0-9_-]{9}"
 TOKEN_RE = r"hyd-up-[A-Za-z0-9_-]{32}"
@@ -271,6 +272,28 @@ def test_regenerate_token(client, uploader_token):
     newer = api(client, "POST", "/api/v1/me/token/regenerate", new).json["data"]["token"]
     assert api(client, "GET", "/api/v1/me", new).json == REVOKED
     assert api(client, "GET", "/api/v1/me", newer).status_code == 200
+
+
+def test_regenerate_that_loses_a_race_issues_nothing(client, runtime, uploader_token,
+                                                    monkeypatch):
+    # Two regenerations with one token: both pass authentication, then the other
+    # one commits first. This one must not hand out a second (dead) token.
+    service = runtime.services["uploader"]
+    admit = service.admit
+
+    def admit_then_lose_the_race(request, *args, **kwargs):
+        actor = admit(request, *args, **kwargs)
+        runtime.keys.rotate(actor.key.id)
+        return actor
+
+    monkeypatch.setattr(service, "admit", admit_then_lose_the_race)
+    r = api(client, "POST", "/api/v1/me/token/regenerate", uploader_token)
+    assert (r.status_code, r.json) == (401, REVOKED)
+    account_id = runtime.keys.list(service="uploader")[0].account_id
+    keys = runtime.keys.list(account_id=account_id, service="uploader")
+    assert [k.status for k in keys] == ["revoked", "active"]
+    with pytest.raises(CredentialRevoked):
+        runtime.keys.rotate(keys[0].id)
 
 
 def test_regenerate_keeps_the_accounts_items(client, uploader_token):

@@ -16,8 +16,10 @@ from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
     Conflict,
+    CredentialRevoked,
     Forbidden,
     NotFound,
+    Unauthorized,
 )
 from hepcore.http import Request, Response, parse_json
 from hepcore.tokens import Actor
@@ -142,7 +144,10 @@ class ManagementRoutes:
     def api_regenerate(self, request: Request) -> Response:
         actor = self.admit(request)
         assert actor.key is not None
-        token, _ = self.runtime.keys.rotate(actor.key.id)
+        try:
+            token, _ = self.runtime.keys.rotate(actor.key.id)
+        except CredentialRevoked:  # another request rotated it since admit()
+            raise Unauthorized("Token revoked") from None
         return OkEnvelope.success({"token": token})
 
     def api_uploads(self, request: Request) -> Response:

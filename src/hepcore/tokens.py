@@ -196,9 +196,13 @@ class KeyStore:
         return token, self.get(key_id)
 
     def rotate(self, key_id: str) -> tuple[str, KeyRecord]:
-        """Revoke ``key_id`` and issue a replacement with the same label, atomically."""
+        """Revoke ``key_id`` and issue a replacement with the same label, atomically;
+        :class:`CredentialRevoked` when the key is revoked already (rotated away by
+        a concurrent caller, say), so that only one replacement is ever issued."""
         with self.db.write():
             old = self.get(key_id)
+            if old.status == "revoked":
+                raise CredentialRevoked(f"key {key_id} is revoked")
             self.revoke(key_id)
             return self.create(old.service, old.account_id, label=old.label)
 
