@@ -240,6 +240,29 @@ def test_multiple_or_unusable_ranges_get_the_full_body(client, item, header):
     assert "Content-Range" not in r.headers
 
 
+@pytest.mark.parametrize(("if_range", "ranged"), [
+    (None, True),
+    ("current", True),
+    ('"0123abcd"', False),  # the part the client holds is of other bytes
+    ("W/current", False),  # a weak tag never matches
+    ("Sat, 21 Nov 2026 10:00:00 GMT", False),  # no Last-Modified to compare with
+])
+def test_if_range(client, item, if_range, ranged):
+    etag = '"' + hashlib.sha256(DATA).hexdigest() + '"'
+    headers = {"Range": "bytes=100-199"}
+    if if_range is not None:
+        headers["If-Range"] = if_range.replace("current", etag)
+    r = client.simulate_get("/" + item, headers=headers)
+    if ranged:
+        assert (r.status_code, r.content) == (206, DATA[100:200])
+    else:
+        assert (r.status_code, r.content) == (200, DATA)
+        assert "Content-Range" not in r.headers
+    stale = client.simulate_get("/" + item, headers={"Range": "bytes=20000-",
+                                                     "If-Range": '"0123abcd"'})
+    assert (stale.status_code, stale.content) == (200, DATA)  # not 416
+
+
 def test_head_range(client, item):
     r = client.simulate_head("/" + item, headers={"Range": "bytes=0-9"})
     assert r.status_code == 206

@@ -118,6 +118,13 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return any(t.removeprefix("W/") == bare for t in tags)
 
 
+def _if_range_holds(header: str | None, etag: str) -> bool:
+    """RFC 9110 13.1.5: a ``Range`` counts only without ``If-Range`` or when
+    ``If-Range`` is the object's strong ETag exactly (no ``Last-Modified`` is
+    sent, so a date never matches, and a weak tag never does)."""
+    return header is None or (header.strip() == etag and not etag.startswith("W/"))
+
+
 @dataclass
 class Served:
     """A serving decision: the response, and whether it sends bytes from offset 0
@@ -143,15 +150,19 @@ def serve_object(
 
     ``headers`` (cache, disposition, security) go on every answer. Handles
     ``If-None-Match`` (304), one ``Range`` (206, or 416 with
-    ``Content-Range: bytes */size``), HEAD (headers only), and in
+    ``Content-Range: bytes */size``) unless ``If-Range`` names other bytes,
+    HEAD (headers only), and in
     ``x-accel-redirect``/``x-sendfile`` mode leaves the bytes to the proxy.
     Raises :class:`FileNotFoundError` when the object is missing.
     """
     base = [("Content-Type", content_type), ("ETag", etag), ("Accept-Ranges", "bytes"), *headers]
     if etag_matches(request.header("if-none-match"), etag):
         return Served(Response(304, [h for h in base if h[0] != "Content-Type"], None), False)
+    range_header = request.header("range")
+    if range_header is not None and not _if_range_holds(request.header("if-range"), etag):
+        range_header = None  # the client's earlier part is of other bytes: send them all
     try:
-        byte_range = parse_range(request.header("range"), size)
+        byte_range = parse_range(range_header, size)
     except RangeNotSatisfiable:
         hdrs = [h for h in base if h[0] != "ETag"]
         hdrs.append(("Content-Range", f"bytes */{size}"))
