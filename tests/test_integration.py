@@ -57,6 +57,10 @@ def test_big_upload_round_trip(server: RunningServer, token: str) -> None:
     assert got.status_code == 200
     assert got.content == BIG
     assert got.headers["Content-Length"] == str(len(BIG))
+    unchanged = requests.get(r.json()["url"], headers={"If-None-Match": got.headers["ETag"]},
+                             timeout=30)
+    assert unchanged.status_code == 304
+    assert "Content-Length" not in unchanged.headers
     assert got.headers["ETag"] == '"' + hashlib.sha256(BIG).hexdigest() + '"'
     assert got.headers["Accept-Ranges"] == "bytes"
     assert got.headers["X-Content-Type-Options"] == "nosniff"

@@ -179,6 +179,7 @@ def test_preflight(client: falcon.testing.TestClient) -> None:
         "Origin": "https://example.com", "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "range, x-accept-encoding"})
     assert (r.status_code, r.content) == (204, b"")
+    assert "Content-Length" not in r.headers  # RFC 9110 8.6; gunicorn would drop it, uvicorn not
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert r.headers["Access-Control-Allow-Headers"] == "*"
     assert r.headers["Access-Control-Allow-Methods"] == "GET, HEAD"

@@ -123,13 +123,19 @@ def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, r
         log=runtime.config.access_log)
 
 
+# RFC 9110 8.6: no Content-Length on these (a 304's would have to be the 200's).
+# gunicorn drops a 204's and keeps a 304's, uvicorn keeps both: never set one.
+_NO_CONTENT_LENGTH = frozenset({204, 304})
+
+
 def apply_headers(resp: Any, response: Response) -> None:
     """Copy status and headers; the body is the shell's business."""
-    resp.status = response.status
+    status = resp.status = response.status
     for name, value in response.headers:
-        if name.lower() == "set-cookie":
+        lower = name.lower()
+        if lower == "set-cookie":
             resp.append_header(name, value)
-        else:
+        elif lower != "content-length" or status not in _NO_CONTENT_LENGTH:
             resp.set_header(name, value)
 
 
@@ -141,7 +147,7 @@ def apply_simple_body(resp: Any, response: Response) -> StreamBody | None:
         return body
     if body is None:
         resp.data = None
-        if response.header("Content-Length") is None:
+        if response.status not in _NO_CONTENT_LENGTH and response.header("Content-Length") is None:
             resp.content_length = 0
         return None
     resp.data = body
