@@ -14,6 +14,46 @@ from .errors import INVALID_JSON, ImagesBadRequest
 JSON_LIMIT = 64 * 1024
 
 
+class NotText:
+    """The value :func:`read_json_object` puts in place of a JSON string that is
+    not text: one holding a lone UTF-16 surrogate (``"\\ud800"``), which cannot
+    be encoded as UTF-8 to be stored or sent. It is neither a string nor any
+    other JSON type, so a field's type check refuses it with that field's own
+    message, as it would a number where a string belongs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not text>"
+
+
+NOT_TEXT = NotText()
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (holds no lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _replace_non_text(data: dict[str, Any]) -> None:
+    """Put :data:`NOT_TEXT` in place of every string value, at any depth, that is
+    not text. Member names are kept: one that is not text names no field."""
+    todo: list[Any] = [data]
+    while todo:
+        node = todo.pop()
+        slots = node.items() if isinstance(node, dict) else enumerate(node)
+        for slot, value in list(slots):
+            if isinstance(value, str):
+                if not _is_text(value):
+                    node[slot] = NOT_TEXT
+            elif isinstance(value, (dict, list)):
+                todo.append(value)
+
+
 def parse_int(literal: str) -> int:
     """A JSON integer literal as ``int``, saturating: one with more digits than
     Python converts (``sys.get_int_max_str_digits()``, 4300 by default, where
@@ -33,7 +73,8 @@ def read_json_object(request: Request, *, empty_is_object: bool = False) -> dict
     empty (or blank) body is ``{}``. Anything else (not UTF-8 JSON, nested too
     deeply to parse, not an object, too long, cut short) is 400
     ``Invalid JSON body.`` Integers too long to convert are read by
-    :func:`parse_int`."""
+    :func:`parse_int`; strings that are not text are :data:`NOT_TEXT`, so
+    callers only ever see strings that can be stored and sent."""
     try:
         raw = request.read_body(JSON_LIMIT)
     except (BodyTooLarge, ClientDisconnected):
@@ -46,4 +87,5 @@ def read_json_object(request: Request, *, empty_is_object: bool = False) -> dict
         raise ImagesBadRequest(INVALID_JSON) from None
     if not isinstance(data, dict):
         raise ImagesBadRequest(INVALID_JSON)
+    _replace_non_text(data)
     return data

@@ -106,6 +106,12 @@ class Outcome:
     duplicate: bool = False
 
 
+def header_text(value: str | None) -> str | None:
+    """A part header value read as Latin-1 (one character per byte), decoded as
+    UTF-8 with each invalid sequence as ``\ufffd``."""
+    return None if value is None else value.encode("latin-1").decode("utf-8", "replace")
+
+
 class UploadPipeline:
     if TYPE_CHECKING:
         # Provided by ImagesService, which mixes this class in; mypy checks
@@ -180,14 +186,17 @@ class UploadPipeline:
 
     def _receive(self, request: Request, boundary: str,
                  spool: Spool) -> str | None:
-        """Stream the ``file`` part into ``spool``; its filename. Other parts are skipped."""
+        """Stream the ``file`` part into ``spool``; its filename as text (see
+        :func:`header_text`). Other parts are skipped."""
+        # Latin-1 reads every byte, so a part header that is not UTF-8 (a filename
+        # in any part) leaves the body well-formed: filenames play no part (5.2 step 9).
         form = FormReader(request.body, boundary, chunk_size=request.read_chunk_size,
-                          body_limit=self.max_bytes + self.overhead)
+                          body_limit=self.max_bytes + self.overhead, header_charset="latin-1")
         for part in form:
             if part.name == "file":
                 for chunk in part.chunks():
                     spool.write(chunk)
-                return part.filename
+                return header_text(part.filename)
         raise ImagesMissingFile()
 
     def _open_checked(self, fmt: Format, fh: IO[bytes]) -> Any:

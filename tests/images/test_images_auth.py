@@ -136,7 +136,8 @@ def test_mint_ttl_bounds_inclusive(client: falcon.testing.TestClient, key: str,
     assert payload_of(r.json["token"])["exp"] == int(clock()) + ttl
 
 
-@pytest.mark.parametrize("value", [59, 604801, 0, -5, 3600.0, 3600.5, "3600", True, None, [60]])
+@pytest.mark.parametrize("value", [59, 604801, 0, -5, 3600.0, 3600.5, "3600", True, None, [60],
+                                   "\ud800"])  # a lone surrogate: not text
 def test_mint_bad_ttl(client: falcon.testing.TestClient, key: str, value: Any) -> None:
     r = mint(client, key, json.dumps({"ttl_seconds": value}).encode())
     assert err(r) == (400, {"ok": False, "code": "bad_request", "error":

@@ -13,7 +13,8 @@ from typing import Any
 
 import falcon.testing
 import pytest
-from conftest import Upload, image_bytes
+from conftest import Upload, auth, image_bytes
+from httpkit import multipart
 from PIL import Image
 
 from hepcore import Runtime, hookimpl
@@ -158,6 +159,18 @@ def test_moderation_sees_the_decoded_image(runtime: Runtime, account: Any, uploa
     assert isinstance(candidate.image, Image.Image) and candidate.image.size == (48, 32)
     assert candidate.image.getpixel((10, 10))[2] > 200  # decoded pixels, full size
     assert candidate.extra["account"].id == account.id and candidate.extra["frames"] == 1
+
+
+@pytest.mark.parametrize(("sent", "seen"), [("caf\xe9.png".encode(), "caf\xe9.png"),
+                                            (b"caf\xe9.png", "caf\ufffd.png")])
+def test_moderation_sees_the_filename_as_utf8(client: falcon.testing.TestClient, key: str,
+                                              moderate: Any, sent: bytes, seen: str) -> None:
+    moderator = moderate(Moderator())
+    body, ctype = multipart([("file", "NAME", "image/png", image_bytes())])
+    r = client.simulate_post("/api/v1/upload", body=body.replace(b"NAME", sent),
+                             headers={**auth(key), "Content-Type": ctype})
+    assert r.status_code == 200, r.text
+    assert [c.filename for c in moderator.seen] == [seen]
 
 
 def test_nsfw_rejection(runtime: Runtime, upload: Upload, moderate: Any) -> None:

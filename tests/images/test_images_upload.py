@@ -116,6 +116,24 @@ def test_other_parts_are_ignored(client: falcon.testing.TestClient, key: str) ->
     assert r.status_code == 200, r.text
 
 
+LATIN_1 = "caf\xe9.png"  # sent as Latin-1 bytes, which are not UTF-8
+
+
+@pytest.mark.parametrize(("other", "file"), [("a.txt", LATIN_1), (LATIN_1, "b.png"),
+                                             (LATIN_1, LATIN_1)])
+def test_filenames_that_are_not_utf8_are_ignored(client: falcon.testing.TestClient, key: str,
+                                                 other: str, file: str) -> None:
+    body, ctype = multipart([("note", other, "text/plain", b"hello"),
+                             ("file", file, "image/png", image_bytes())])
+    body = body.replace(LATIN_1.encode(), LATIN_1.encode("latin-1"))
+    assert LATIN_1.encode("latin-1") in body
+    r = client.simulate_post("/api/v1/upload", body=body,
+                             headers={**auth(key), "Content-Type": ctype})
+    assert r.status_code == 200, r.text
+    assert r.json["mime"] == "image/png" and re.fullmatch(FILENAME_RE + r"\.png",
+                                                          r.json["filename"])
+
+
 # --- errors, in processing order ----------------------------------------------------------
 
 

@@ -137,6 +137,10 @@ def test_create_returns_the_webhook_and_the_account_secret(
     (b'{"url": ' + HUGE + b"}", "url must be an absolute http(s) URL."),
     (b'{"url": "https://example.com/", "enabled": -' + HUGE + b"}",
      "enabled must be a boolean."),
+    # a lone surrogate escape is not text: it cannot be stored or sent as UTF-8
+    (b'{"url": "https://example.com/\\ud800"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://\\udfff.example.com/"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/", "enabled": "\\ud800"}', "enabled must be a boolean."),
 ])
 def test_create_validation(client: falcon.testing.TestClient, key: str, raw: bytes,
                            message: str) -> None:
@@ -151,6 +155,20 @@ def test_huge_integers_in_ignored_members(client: falcon.testing.TestClient,
     assert made.status_code == 200, made.text
     path = f"/api/v1/webhooks/{made.json['webhook']['id']}"
     patched = post_json(client, path, key, raw=b'{"extra": -' + HUGE + b', "enabled": false}',
+                        method="PATCH")
+    assert patched.status_code == 200, patched.text
+    assert patched.json["webhook"]["enabled"] is False
+
+
+def test_surrogate_pairs_are_text_and_ignored_members_stay_ignored(
+        client: falcon.testing.TestClient, key: str) -> None:
+    made = post_json(client, "/api/v1/webhooks", key, raw=(
+        b'{"url": "https://example.com/\\ud83d\\ude00", "note": ["\\ud800", {"x": "\\udfff"}],'
+        b' "\\udfff": "\\udfff"}'))
+    assert made.status_code == 200, made.text
+    assert made.json["webhook"]["url"] == "https://example.com/\U0001f600"
+    path = f"/api/v1/webhooks/{made.json['webhook']['id']}"
+    patched = post_json(client, path, key, raw=b'{"note": "\\ud800", "enabled": false}',
                         method="PATCH")
     assert patched.status_code == 200, patched.text
     assert patched.json["webhook"]["enabled"] is False
@@ -226,6 +244,10 @@ def test_patch_url_and_enabled(client: falcon.testing.TestClient, key: str) -> N
     (b'{"enabled": 0}', "enabled must be a boolean."),
     (b'{"enabled": ' + HUGE + b"}", "enabled must be a boolean."),
     (b'{"url": -' + HUGE + b"}", "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/\\udfff"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/\\ud800", "enabled": false}',
+     "url must be an absolute http(s) URL."),
+    (b'{"enabled": "\\udfff"}', "enabled must be a boolean."),
 ])
 def test_patch_validation(client: falcon.testing.TestClient, key: str, raw: bytes,
                           message: str) -> None:
