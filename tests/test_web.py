@@ -392,6 +392,28 @@ def test_public_url_from_the_request(tmp_path: Path, clock: FakeClock, asgi: boo
 
 
 @pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
+def test_a_host_that_is_not_one_is_refused(tmp_path: Path, clock: FakeClock, asgi: bool) -> None:
+    # Replies build URLs from the Host header: none of a path, userinfo, a space
+    # or an empty name may end up in them.
+    runtime = build(tmp_path, clock, trust_proxy=True)
+    try:
+        app, token = create_app(runtime, asgi=asgi), token_for(runtime)
+        assert upload_url(app, token, host="[::1]:8000") == "http://[::1]:8000/u/<ID>"
+        assert upload_url(app, token, host="xn--bcher-kva.example") == \
+            "http://xn--bcher-kva.example/u/<ID>"
+        body, ctype = multipart([("file", "a.txt", "text/plain", b"url")])
+        for host, forwarded in (("", []), ("t.local/evil", []), ("a b", []),
+                                ("user@t.local", []), ('t.local"', []), ("t.local:80:80", []),
+                                ("box", [("X-Forwarded-Host", "evil/x")])):
+            r = call(app, "POST", "/u/upload", body=body, host=host, headers=[
+                ("Authorization", token), ("Content-Type", ctype), *forwarded])
+            assert (r.status, as_json(r)) == (400, {"ok": False, "error": "Invalid Host header"})
+        assert runtime.db.one("SELECT count(*) FROM uploader_items")[0] == 2
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
 def test_trusted_proxy_headers(tmp_path: Path, clock: FakeClock, asgi: bool) -> None:
     runtime = build(tmp_path, clock, trust_proxy=True, plugins=(EchoPlugin(),))
     try:

@@ -152,7 +152,10 @@ class AsyncServiceResource:
             body = await _prefetch(req.stream, length)
         else:
             body = LengthLimitedBody(AsgiBody(req.stream, loop), length)
-        request = build_request(req, self.mount, params, body, length, self.runtime.config)
+        try:
+            request = build_request(req, self.mount, params, body, length, self.runtime.config)
+        except ServiceError as err:
+            return service.render_error(err)
         if self.group is None:
             return service.not_found(request)
         handler = self.group.handler_for(req.method)

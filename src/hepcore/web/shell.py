@@ -6,6 +6,7 @@ differ between the two, and live in ``wsgi.py`` / ``asgi.py``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -77,8 +78,17 @@ class FalconHeaders(Mapping[str, str]):
         return f"FalconHeaders({dict(self._req.headers_lower)!r})"
 
 
+# RFC 3986 host (a name, IPv4, or an IPv6 literal) and optional port; names are
+# kept to the characters hostnames use, so that nothing of a URL built on one
+# (a path, a query, userinfo, quotes, spaces) can come from the header.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
+
+
 def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyReader,
                   length: int | None, config: Config) -> Request:
+    """The service's view of ``req``; :class:`BadRequest` when the host the
+    request names (``Host``, or ``X-Forwarded-Host`` behind a trusted proxy) is
+    not a host and port, since replies build URLs from it."""
     trust = config.trust_proxy
     path = req.path
     sub = mount.subpath(path)
@@ -88,6 +98,8 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
         client_ip = route[0] if route else (req.remote_addr or "")
     else:
         scheme, netloc, client_ip = req.scheme, req.netloc, req.remote_addr or ""
+    if _HOST_RE.match(netloc) is None:
+        raise BadRequest("Invalid Host header")
     request = Request(
         method=req.method,
         path=sub if sub is not None else path,

@@ -63,10 +63,10 @@ class ServiceResource:
         service = self.mount.service
         try:
             length = content_length(req)
+            body = LengthLimitedBody(WsgiBody(req.stream), length)
+            request = build_request(req, self.mount, params, body, length, self.runtime.config)
         except ServiceError as err:
             return service.render_error(err)
-        body = LengthLimitedBody(WsgiBody(req.stream), length)
-        request = build_request(req, self.mount, params, body, length, self.runtime.config)
         if self.group is None:
             return service.not_found(request)
         handler = self.group.handler_for(req.method)
