@@ -57,7 +57,8 @@ class ApiRoutes:
                 replies=(UPLOADED, QUOTA, *API_REPLIES),
                 errors=(415, 422),
                 description="400 `Missing file parameter` when there is no `file` part with a"
-                            " filename (or the body is not multipart), 400 `Malformed"
+                            " filename (or the body is not multipart), 400 `Invalid JSON"
+                            " body` for a malformed JSON body, 400 `Malformed"
                             " multipart body`; 402 when the file passes the per-file limit"
                             " (`File size exceeds your limit of <N> per file`, checked on"
                             " `Content-Length` first) or the total (`Storage quota"
@@ -79,7 +80,9 @@ class ApiRoutes:
                          *API_REPLIES),
                 errors=(413,),
                 description="The quota is decided for the whole batch before anything is"
-                            " stored. 400 `Missing files[] parameter`, 400 `Too many files`"
+                            " stored. 400 `Missing files[] parameter` (no `files[]` part"
+                            " with a filename, or the body is not multipart), 400 `Invalid"
+                            " JSON body` for a malformed JSON body, 400 `Too many files`"
                             " (with `detail`: `Maximum 40 files per batch, got <n>`; nothing"
                             " is stored), 400 `Malformed multipart body`; 413 `Request too"
                             " large` when the body passes 40 x the per-file limit (plus the"

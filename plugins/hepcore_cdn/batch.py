@@ -24,7 +24,7 @@ from hepcore.multipart import Part
 from hepcore.outbound import human_size
 from hepcore.storage import ObjectWriter
 
-from .names import clean_text, from_header, sanitize
+from .names import clean_text, part_filename, sanitize
 from .quota import MAX_BATCH, plan_batch
 from .store import Upload, new_writer
 from .types import detect_type
@@ -101,7 +101,7 @@ class BatchRoutes:
             for part in form:
                 parts += 1
                 if part.name != "files[]" or not part.is_file \
-                        or not sanitize(from_header(part.filename or "")):
+                        or not sanitize(part_filename(part)):
                     continue  # not a file, or one without a usable name: as upstream, absent
                 count += 1
                 if count > MAX_BATCH:
@@ -134,7 +134,7 @@ class BatchRoutes:
     def _receive(self, part: Part, per_file: int) -> Incoming:
         """Stream one batch part into a writer; past ``per_file`` the writer is
         dropped and the rest only counted."""
-        item = Incoming(from_header(part.filename or ""), 0, part.content_type, None)
+        item = Incoming(part_filename(part), 0, part.content_type, None)
         try:
             item.writer = new_writer(self.storage, per_file)
         except StorageError:

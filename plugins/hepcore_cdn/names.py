@@ -1,15 +1,61 @@
-"""Filenames: upstream's sanitising (C8), extensions, URL segments and storage keys."""
+"""Filenames: multipart part filenames as sent, upstream's sanitising (C8),
+extensions, URL segments and storage keys."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
+
+import multipart as _mp
+
+if TYPE_CHECKING:
+    from hepcore.multipart import Part
 
 _REPLACED = re.compile('[\u202e%$|:;/<>?*"\t\r\n\\\\]')
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 URL_SEGMENT_SAFE = "!&'()*+,=@"
 """Characters a path segment keeps unencoded in file URLs (as upstream's router)."""
 MAX_KEY_NAME = 120
+
+
+def _unquote_keeping_paths(value: str, filename: bool = False) -> str:
+    """The parser's ``content_disposition_unquote`` with its ``filename``
+    workaround always off (the signature ``parse_options_header`` calls)."""
+    unquoted: str = _mp.content_disposition_unquote(value, False)
+    return unquoted
+
+
+def sent_filename(disposition: str | None) -> str | None:
+    """The ``filename`` parameter of a part's ``Content-Disposition`` header as
+    the client sent it, or ``None`` when there is none.
+
+    Decoded exactly as the multipart parser decodes ``Part.filename``, but
+    without its workaround for old Internet Explorer, which cuts a value that
+    looks like a Windows path (``C:\\x\\y.txt``, ``\\\\server\\f.txt``) to its
+    last part: 4.2 turns each ``\\`` and ``:`` into ``-`` instead
+    (``C--x-y.txt``). The parser's fast path and fallback are both mirrored."""
+    if disposition is None:
+        return None
+    split = disposition.split('"', 4)
+    if split[0] == "form-data; name=" and split[-1] == "":
+        if len(split) == 3:
+            return None
+        if len(split) == 5 and split[2] == "; filename=":
+            name = split[3]
+            if "%" in name or "\\" in name:
+                name = _unquote_keeping_paths(name)
+            return name
+    _, options = _mp.parse_options_header(disposition, unquote=_unquote_keeping_paths)
+    value = options.get("filename")
+    return value if isinstance(value, str) else None
+
+
+def part_filename(part: Part) -> str:
+    """A file part's filename as sent (:func:`sent_filename`), decoded with
+    :func:`from_header`; ``""`` when it has none. The part must come from a
+    reader with ``header_charset="latin-1"``."""
+    return from_header(sent_filename(part.headers.get("Content-Disposition")) or "")
 
 
 def from_header(name: str) -> str:

@@ -4,13 +4,13 @@ Keys ending in ``[]`` collect lists."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from hepcore.errors import BadRequest, BodyTooLarge, ClientDisconnected, MalformedBody
 from hepcore.http import Request
+from hepcore.http import parse_json as parse_json_text
 from hepcore.multipart import FormReader, boundary_of
 
 from .names import clean_text
@@ -33,6 +33,35 @@ def _merge_pairs(into: dict[str, Any], pairs: Iterable[tuple[str, str]]) -> None
             into[key] = value
 
 
+def is_json(media_type: str) -> bool:
+    """Whether a body of this (parameter-free, lower-cased) media type is read as JSON."""
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a body; 400 ``Invalid JSON body`` when it is not UTF-8
+    JSON (nested too deeply included)."""
+    try:
+        return parse_json_text(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        raise BadRequest(INVALID_JSON) from None
+
+
+def refuse_malformed_json(request: Request) -> None:
+    """Section 3 on a route that takes no JSON parameters (the multipart upload
+    routes): a JSON body that does not parse is 400 ``Invalid JSON body``.
+    Any other body, a well-formed or empty JSON one, and one too large to check
+    (over ``BODY_LIMIT``) or cut short, pass: the caller answers them."""
+    if not is_json(request.media_type):
+        return
+    try:
+        raw = request.read_body(BODY_LIMIT)
+    except (BodyTooLarge, ClientDisconnected):
+        return
+    if raw.strip():
+        parse_json(raw)
+
+
 def read_params(request: Request) -> dict[str, Any]:
     """The merged parameters. Malformed JSON (nested too deeply included) is a
     400 ``Invalid JSON body``; a body too large or unreadable is a 400 too.
@@ -42,14 +71,10 @@ def read_params(request: Request) -> dict[str, Any]:
     _merge_pairs(params, parse_qsl(request.query_string, keep_blank_values=True))
     media = request.media_type
     try:
-        if media == "application/json" or media.endswith("+json"):
+        if is_json(media):
             raw = request.read_body(BODY_LIMIT)
             if raw.strip():
-                try:
-                    data = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError, RecursionError):
-                    # RecursionError: nesting deeper than the decoder's stack allows.
-                    raise BadRequest(INVALID_JSON) from None
+                data = parse_json(raw)
                 if isinstance(data, dict):
                     params.update(data)
         elif media == "application/x-www-form-urlencoded":

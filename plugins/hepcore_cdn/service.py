@@ -55,13 +55,13 @@ from .fetch import DownloadFailed, download
 from .migrations import cdn as cdn_migrations
 from .names import (
     filename_from_url,
-    from_header,
+    part_filename,
     renamed,
     sanitize,
     storage_key,
     url_segment,
 )
-from .params import list_param, read_params, string_param
+from .params import list_param, read_params, refuse_malformed_json, string_param
 from .quota import DEFAULT_TIER, TIERS, Quota, limits_for, scope_of
 from .serving import ServingRoutes
 from .store import Upload, UploadStore, new_writer, uuid7
@@ -302,8 +302,10 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
 
     def _form(self, request: Request, missing: str, body_limit: int,
               max_parts: int = 128) -> FormReader:
-        """A reader of the multipart body; any other body is ``missing`` (400)."""
+        """A reader of the multipart body; any other body is ``missing`` (400),
+        except a malformed JSON body, which is 400 ``Invalid JSON body`` (section 3)."""
         if request.media_type != "multipart/form-data":
+            refuse_malformed_json(request)
             raise BadRequest(missing)
         boundary = boundary_of(request.content_type)
         if boundary is None:
@@ -318,7 +320,7 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
         for part in form:
             if part.name != "file" or not part.is_file:
                 continue
-            name = sanitize(from_header(part.filename or ""))
+            name = sanitize(part_filename(part))
             if not name:
                 continue
             writer = new_writer(self.storage, max_size)

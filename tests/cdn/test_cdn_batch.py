@@ -63,6 +63,40 @@ def test_missing_files(client: falcon.testing.TestClient, runtime: Runtime,
     assert stored_files(runtime) == []
 
 
+@pytest.mark.parametrize("path", ["/api/v4/uploads", "/api/v4/uploads.json"])
+@pytest.mark.parametrize(("ctype", "body"), [
+    ("application/json", b"{bad"),
+    ("application/json; charset=utf-8", b'{"files": ['),
+    ("application/vnd.api+json", b"{'files': []}"),
+])
+def test_malformed_json_body(client: falcon.testing.TestClient, runtime: Runtime,
+                             auth: dict[str, str], path: str, ctype: str, body: bytes) -> None:
+    """Section 3: a malformed JSON body is 400 ``Invalid JSON body``; a
+    well-formed one has no ``files[]`` part (6.4 step 4)."""
+    r = client.simulate_post(path, body=body, headers={**auth, "Content-Type": ctype})
+    assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+    for good in (b'{"files": ["a.txt"]}', b"null", b""):
+        r = client.simulate_post(path, body=good, headers={**auth, "Content-Type": ctype})
+        assert (r.status_code, r.json) == (400, {"error": "Missing files[] parameter"})
+    assert stored_files(runtime) == []
+
+
+def test_windows_paths_are_sanitised_as_sent(client: falcon.testing.TestClient,
+                                             runtime: Runtime, account: Account,
+                                             auth: dict[str, str]) -> None:
+    """4.2 turns each ``\\`` and ``:`` into ``-``; a rejected file is reported
+    under the whole name it was sent with (6.4)."""
+    big = b"\0" * (10 * MB + 1)
+    r = batch(client, auth, [("C:\\x\\y.txt", b"y"), ("\\\\server\\share\\f.txt", b"f"),
+                             ("D:\\big.bin", big)])
+    assert r.status_code == 201
+    assert [u["filename"] for u in r.json["uploads"]] == ["C--x-y.txt", "--server-share-f.txt"]
+    assert r.json["failed"] == [{"filename": "D:\\big.bin",
+                                 "reason": "File size (10 MB) exceeds limit of 10 MB"}]
+    assert sorted(row["filename"] for row in rows(runtime, account.id)) == [
+        "--server-share-f.txt", "C--x-y.txt"]
+
+
 def test_41_files_store_nothing(client: falcon.testing.TestClient, runtime: Runtime,
                                 account: Account, auth: dict[str, str]) -> None:
     r = batch(client, auth, [(f"f{i}.txt", b"x") for i in range(41)])

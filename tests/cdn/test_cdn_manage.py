@@ -106,7 +106,8 @@ def test_invalid_json_and_wrong_types(client: falcon.testing.TestClient,
                                       auth: dict[str, str]) -> None:
     item = make(client, auth)
     path = f"/api/v4/uploads/{item['id']}/rename"
-    for raw in (b"{nope", b'{"filename": "x"', b"\xff\xfe", b'{"a": 1}}'):
+    for raw in (b"{nope", b'{"filename": "x"', b"\xff\xfe", b'{"a": 1}}',
+                b'{"filename": "x", "n": NaN}'):
         r = client.simulate_patch(path, body=raw,
                                   headers={**auth, "Content-Type": "application/json"})
         assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"}), raw

@@ -7,6 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
+import multipart
 import pytest
 import sqlite_utils
 from cdnkit import UUID7_RE
@@ -18,7 +19,14 @@ from hepcore.outbound import human_size
 from hepcore.storage import check_key
 from hepcore.testing import FakeClock
 from hepcore_cdn.migrations import cdn
-from hepcore_cdn.names import extension, filename_from_url, renamed, sanitize, storage_key
+from hepcore_cdn.names import (
+    extension,
+    filename_from_url,
+    renamed,
+    sanitize,
+    sent_filename,
+    storage_key,
+)
 from hepcore_cdn.store import UploadStore, uuid7
 from hepcore_cdn.types import detect_type, normalise_declared
 
@@ -63,6 +71,54 @@ def test_sanitised_names_are_safe(name: str) -> None:
     clean.encode("utf-8")
     assert sanitize(clean) == clean
     check_key(storage_key("0190f1a2-b3c4-7d5e-8f90-a1b2c3d4e5f6", clean))
+
+
+@pytest.mark.parametrize(("disposition", "name"), [
+    ('form-data; name="file"; filename="C:\\x\\y.txt"', "C:\\x\\y.txt"),
+    ('form-data; name="file"; filename="\\\\server\\share\\f.txt"', "\\\\server\\share\\f.txt"),
+    ('form-data; name="file"; filename="C:\\x\\y.txt"; size=3', "C:\\x\\y.txt"),
+    ('form-data; name=file; filename="C:\\a\\\\"', "C:\\a\\\\"),
+    ('form-data; name="file"; filename="a%22b%0Ac.txt"', 'a"b\nc.txt'),
+    ('form-data; name="file"; filename="a\\"b.txt"', 'a"b.txt'),
+    ('form-data; name="file"; filename=plain.txt', "plain.txt"),
+    ('form-data; name="file"; filename=""', ""),
+    ('form-data; name="file"', None),
+    ("form-data", None),
+    (None, None),
+])
+def test_sent_filename(disposition: str | None, name: str | None) -> None:
+    assert sent_filename(disposition) == name
+
+
+def _parsed(disposition: str) -> str | None:
+    """``Part.filename``: what the multipart parser makes of the header."""
+    return multipart.MultipartSegment([("Content-Disposition", disposition)]).filename
+
+
+def _last_windows_part(name: str) -> str:
+    """The parser's cut of a value that looks like a Windows path."""
+    if name[1:3] == ":\\" or name[:2] == "\\\\":
+        return name.rpartition("\\")[-1]
+    return name
+
+
+_FILENAME_CHARS = st.sampled_from(list('ab.:\\"%;= ') + ["%22", "%0D", "C:\\", "\\\\"])
+
+
+@given(prefix=st.sampled_from(['form-data; name="file"; filename=', "form-data; filename=",
+                               'form-data; name="f"; x=1; filename=']),
+       quoted=st.booleans(), value=st.lists(_FILENAME_CHARS, max_size=12).map("".join),
+       suffix=st.sampled_from(["", "; size=1", ";x", '"']))
+@settings(max_examples=300)
+def test_sent_filename_is_the_parsers_filename_uncut(prefix: str, quoted: bool, value: str,
+                                                     suffix: str) -> None:
+    """Exactly the parser's decoding, the Windows-path cut aside: checked
+    against the installed parser, so a change in it shows here."""
+    disposition = prefix + (f'"{value}"' if quoted else value) + suffix
+    ours, theirs = sent_filename(disposition), _parsed(disposition)
+    assert (ours is None) == (theirs is None)
+    if ours is not None:
+        assert _last_windows_part(ours) == theirs
 
 
 @pytest.mark.parametrize(("url", "name"), [

@@ -94,6 +94,40 @@ def test_non_multipart_bodies_have_no_file(client: falcon.testing.TestClient,
         assert (r.status_code, r.json) == (400, {"error": "Missing file parameter"})
 
 
+@pytest.mark.parametrize("path", ["/api/v4/upload", "/api/v4/upload.json"])
+@pytest.mark.parametrize(("ctype", "body"), [
+    ("application/json", b"{bad"),
+    ("application/json; charset=utf-8", b'{"file": '),
+    ("application/vnd.api+json", b"[1,]"),
+    ("application/json", b'{"file": "\xff"}'),
+])
+def test_malformed_json_body(client: falcon.testing.TestClient, runtime: Runtime,
+                             auth: dict[str, str], path: str, ctype: str, body: bytes) -> None:
+    """Section 3: a malformed JSON body is 400 ``Invalid JSON body`` here too; a
+    well-formed one has no file part (6.2 step 4)."""
+    r = client.simulate_post(path, body=body, headers={**auth, "Content-Type": ctype})
+    assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+    for good in (b'{"file": "x.txt"}', b"[]", b"", b"  "):
+        r = client.simulate_post(path, body=good, headers={**auth, "Content-Type": ctype})
+        assert (r.status_code, r.json) == (400, {"error": "Missing file parameter"})
+    assert stored_files(runtime) == []
+
+
+def test_json_body_too_large_to_check_has_no_file(client: falcon.testing.TestClient,
+                                                 auth: dict[str, str]) -> None:
+    """Only bodies of up to 1 MiB (the parameter limit) are parsed to tell
+    malformed JSON apart; a larger one is still just not multipart."""
+    r = client.simulate_post("/api/v4/upload", body=b"{" + b" " * MB,
+                             headers={**auth, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (400, {"error": "Missing file parameter"})
+
+
+def test_malformed_json_needs_a_key(client: falcon.testing.TestClient) -> None:
+    r = client.simulate_post("/api/v4/upload", body=b"{bad",
+                             headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (401, {"error": "invalid_auth"})
+
+
 def test_malformed_multipart(client: falcon.testing.TestClient, runtime: Runtime,
                              auth: dict[str, str]) -> None:
     r = client.simulate_post("/api/v4/upload", body=b"--b\r\nContent-Disposition: form-data;"
@@ -162,6 +196,11 @@ def test_other_parts_are_ignored(client: falcon.testing.TestClient,
     ('x%$|:;<>*"\\y.txt', "x----------y.txt"),
     ("evil\u202egnp.exe", "evil-gnp.exe"),
     ("naïve 🙂.txt", "naïve 🙂.txt"),
+    # Windows paths are sanitised as sent, not cut to their last part
+    ("C:\\x\\y.txt", "C--x-y.txt"),
+    ("\\\\server\\share\\f.txt", "--server-share-f.txt"),
+    ("x\\y\\z.txt", "x-y-z.txt"),
+    ("c:\\100%.txt", "c--100-.txt"),
 ])
 def test_filenames_are_sanitised(client: falcon.testing.TestClient, auth: dict[str, str],
                                  sent: str, kept: str) -> None:
@@ -171,6 +210,22 @@ def test_filenames_are_sanitised(client: falcon.testing.TestClient, auth: dict[s
     assert r.status_code == 201, r.text
     assert r.json["filename"] == kept
     assert path_of(r.json["url"]).endswith("/" + _segment(kept))
+
+
+@pytest.mark.parametrize("disposition", [
+    'form-data; name="file"; filename="C:\\x\\y.txt"; size=1',
+    'form-data; filename="C:\\x\\y.txt"; name="file"',
+    'form-data;  name=file; filename="C:\\x\\y.txt"',
+])
+def test_windows_paths_in_any_header_form(client: falcon.testing.TestClient,
+                                         auth: dict[str, str], disposition: str) -> None:
+    """The parser's fallback for headers that are not in the browsers' exact form
+    keeps the path too."""
+    body = (f"--b\r\nContent-Disposition: {disposition}\r\n\r\ndata\r\n--b--\r\n").encode()
+    r = client.simulate_post("/api/v4/upload", body=body,
+                             headers={**auth, "Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 201, r.text
+    assert r.json["filename"] == "C--x-y.txt"
 
 
 def _segment(name: str) -> str:
