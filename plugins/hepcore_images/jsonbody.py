@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from hepcore.errors import BodyTooLarge, ClientDisconnected
-from hepcore.http import Request
+from hepcore.http import Request, parse_json
 
 from .errors import INVALID_JSON, ImagesBadRequest
 
@@ -82,8 +81,8 @@ def read_json_object(request: Request, *, empty_is_object: bool = False) -> dict
     if empty_is_object and not raw.strip():
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"), parse_int=parse_int)
-    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting recurses
+        data = parse_json(raw.decode("utf-8"), parse_int=parse_int)
+    except ValueError:  # UnicodeDecodeError is one
         raise ImagesBadRequest(INVALID_JSON) from None
     if not isinstance(data, dict):
         raise ImagesBadRequest(INVALID_JSON)

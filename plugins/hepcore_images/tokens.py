@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import itsdangerous
 
+from hepcore.http import parse_json
+
 PREFIX = "ut_"
 PURPOSE = "hepcore.images.upload-token"
 
@@ -79,8 +81,8 @@ class UploadTokenCodec:
             raise BadUploadToken() from None
         raw = _canonical_b64(payload_part)
         try:
-            data = json.loads(raw.decode("utf-8")) if raw is not None else None
-        except (UnicodeDecodeError, ValueError):
+            data = parse_json(raw.decode("utf-8")) if raw is not None else None
+        except ValueError:  # UnicodeDecodeError is one
             data = None
         if not isinstance(data, dict):
             raise BadUploadToken()

@@ -117,6 +117,7 @@ def test_create_returns_the_webhook_and_the_account_secret(
 
 @pytest.mark.parametrize(("raw", "message"), [
     (b"{not json", "Invalid JSON body."),
+    (b'{"url": "https://example.com/", "n": -Infinity}', "Invalid JSON body."),
     (b"[" * 100000, "Invalid JSON body."),  # too deep for the parser: RecursionError
     (b"", "Invalid JSON body."),
     (b"[1, 2]", "Invalid JSON body."),
