@@ -104,6 +104,11 @@ BROWSER_ACCEPTS = [
     ("https://b\u00fccher.example/stra\u00dfe", "https://xn--bcher-kva.example/stra%C3%9Fe"),
     ("http://example.com./", "http://example.com./"),
     ("https://a_b.example.com/?q=1&r=%2F#frag", "https://a_b.example.com/?q=1&r=%2F#frag"),
+    # A browser percent-encodes these wherever they appear; a header must not carry them raw.
+    ("https://e.com/a b?q=c d#e f", "https://e.com/a%20b?q=c%20d#e%20f"),
+    ('https://e.com/"><script>', "https://e.com/%22%3E%3Cscript%3E"),
+    ("https://user:pa ss@e.com/{x}`", "https://user:pa%20ss@e.com/%7Bx%7D%60"),
+    ("https://b\u00fccher.example/a b", "https://xn--bcher-kva.example/a%20b"),
 ]
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -38,10 +39,12 @@ def not_found_page() -> Response:
 
 
 def ascii_location(url: str) -> str:
-    """``url`` as a header can carry it: an IDNA host and the other non-ASCII
-    characters percent-encoded as UTF-8, as browsers do; ASCII URLs are unchanged."""
+    """``url`` as a URI reference a ``Location`` header can carry, encoded as
+    browsers encode what is typed in the address bar: an IDNA host, non-ASCII
+    characters percent-encoded as UTF-8, and so are controls, spaces, ``"``,
+    ``<``, ``>``, `````, ``{`` and ``}``; anything else is unchanged."""
     if url.isascii():
-        return url
+        return _UNSAFE_ASCII.sub(_percent, url)
     parts = urlsplit(url)
     netloc = parts.netloc
     host = parts.hostname or ""
@@ -51,7 +54,17 @@ def ascii_location(url: str) -> str:
         except UnicodeError:
             pass  # left to the percent-encoding below
     encoded = urlunsplit(parts._replace(netloc=netloc))
-    return "".join(c if c.isascii() else quote(c, safe="") for c in encoded)
+    return _UNSAFE_ASCII.sub(_percent, "".join(c if c.isascii() else quote(c, safe="")
+                                               for c in encoded))
+
+
+# Characters no URI may hold raw (RFC 3986) that a browser percent-encodes in
+# every part of a URL; "%" is kept, so percent-encoded targets stay as they are.
+_UNSAFE_ASCII = re.compile(r'[\x00-\x20"<>`{}\x7f]')
+
+
+def _percent(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
 
 
 class ReadingRoutes:
