@@ -982,9 +982,11 @@ def test_shorten_field_type_errors(client, uploader_token, body, message):
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    (rb'{"url": "https://example.com/\ud800"}', "url is not UTF-8"),
-    (rb'{"url": "https://\udfff.example/"}', "url is not UTF-8"),
-    (rb'{"url": "https://example.com/", "alias": "a\ud800"}', "alias is not UTF-8"),
+    # Not text, so no URL and no alias: each field's own rule answers (8.1, 8.7).
+    (rb'{"url": "https://example.com/\ud800"}', "Invalid URL"),
+    (rb'{"url": "https://\udfff.example/"}', "Invalid URL"),
+    (rb'{"url": "https://example.com/", "alias": "a\ud800"}',
+     'Alias may only contain letters, numbers, ".", "-" and "_"'),
 ])
 def test_shorten_lone_surrogates_are_refused(client, runtime, uploader_token, raw, message):
     r = api(client, "POST", "/api/v1/shorten", uploader_token, raw=raw)
@@ -996,8 +998,12 @@ def test_patch_link_with_a_lone_surrogate_is_refused(client, uploader_token):
     link_id = shorten(client, uploader_token, "https://example.com/old").json["ID"]
     r = api(client, "PATCH", f"/api/v1/uploads/{link_id}", uploader_token,
             raw=rb'{"link": "https://example.com/\ud800"}')
-    assert (r.status_code, r.json) == (400, err("link is not UTF-8"))
+    assert (r.status_code, r.json) == (400, err("Invalid URL"))
     assert client.simulate_get("/" + link_id).headers["Location"] == "https://example.com/old"
+    r = api(client, "PATCH", f"/api/v1/uploads/{link_id}", uploader_token,
+            raw=rb'{"alias": "x\udfff"}')
+    assert (r.status_code, r.json) == (400, err('Alias may only contain letters, numbers, ".",'
+                                                 ' "-" and "_"'))
 
 
 @pytest.mark.parametrize("raw", [b"{", b"[]", b'["https://example.com"]', b"null",

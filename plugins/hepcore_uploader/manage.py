@@ -42,6 +42,8 @@ LIMIT_RE = re.compile(r"[0-9]{1,9}")
 RESERVED = ("api", "upload", "uploadcounter", "favicon.ico", "robots.txt", "openapi.json", ".",
             "..")
 JSON_LIMIT = 64 * 1024
+ALIAS_CHARSET = 'Alias may only contain letters, numbers, ".", "-" and "_"'
+INVALID_URL = "Invalid URL"
 MAX_ALIAS = 32
 
 
@@ -62,9 +64,11 @@ def read_object(request: Request) -> dict[str, Any]:
     return data
 
 
-def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: bool = False) -> Any:
+def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: bool = False,
+          not_text: str | None = None) -> Any:
     """``data[name]`` checked against ``kind`` (400 ``<name> must be a <label>``);
-    a string must be encodable as UTF-8 (400 ``<name> is not UTF-8``)."""
+    a string must be encodable as UTF-8 (else 400 ``not_text``, the message of
+    the field's own rule, by default ``<name> is not UTF-8``)."""
     value = data.get(name)
     if value is None:
         if name in data and not nullable:
@@ -82,7 +86,7 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: 
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate, which JSON can spell (\ud800)
-            raise BadRequest(f"{name} is not UTF-8") from None
+            raise BadRequest(not_text or f"{name} is not UTF-8") from None
     return value
 
 
@@ -204,9 +208,9 @@ class ManagementRoutes:
     def update_item(self, item: Item, data: dict[str, Any],
                     api_base: str | None) -> Item:
         """Apply ``alias``, ``favourite`` and ``link`` (8.5); unknown fields are ignored."""
-        alias = field(data, "alias", str, "string", nullable=True)
+        alias = field(data, "alias", str, "string", nullable=True, not_text=ALIAS_CHARSET)
         favourite = field(data, "favourite", bool, "boolean")
-        link = field(data, "link", str, "string")
+        link = field(data, "link", str, "string", not_text=INVALID_URL)
         if "link" in data:
             if item.kind != "link":
                 raise BadRequest("Only shortlinks have a link")
@@ -250,9 +254,9 @@ class ManagementRoutes:
     def api_shorten(self, request: Request) -> Response:
         actor = self.admit(request, self.shorten_limit, "shorten", paused=self.maintenance)
         data = read_object(request)
-        url = field(data, "url", str, "string")
+        url = field(data, "url", str, "string", not_text=INVALID_URL)
         # null is no alias, as "" is here and null is on PATCH.
-        alias = field(data, "alias", str, "string", nullable=True)
+        alias = field(data, "alias", str, "string", nullable=True, not_text=ALIAS_CHARSET)
         item = self.shorten(actor, url or "", alias, self.public_base(request))
         base = self.serve_base(request, self.policy(actor))
         return Response.json({"ID": item.id, "url": f"{base}/{item.id}"})
@@ -287,7 +291,7 @@ class ManagementRoutes:
         if len(alias) > MAX_ALIAS:
             raise Forbidden("Alias must be 32 characters or fewer")
         if not ALIAS_RE.fullmatch(alias):  # "$" would let a trailing newline through
-            raise BadRequest('Alias may only contain letters, numbers, ".", "-" and "_"')
+            raise BadRequest(ALIAS_CHARSET)
         if alias.lower() in self.reserved_aliases:
             raise BadRequest("Alias is reserved")
         if self._alias_taken(alias, item):
@@ -298,7 +302,7 @@ class ManagementRoutes:
         from .service import is_shortlink
 
         if not is_shortlink(target.strip()):
-            raise BadRequest("Invalid URL")
+            raise BadRequest(INVALID_URL)
         host = (urlsplit(target.strip()).hostname or "").lower().rstrip(".")
         if self.is_own_host(api_base, host):
             raise BadRequest("Cannot shorten links to this site")
