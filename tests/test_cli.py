@@ -307,3 +307,40 @@ def test_demo_prints_a_working_curl_line(tmp_path: Path) -> None:
         assert runtime.accounts.by_name("demo").id == runtime.verify("uploader", token).account.id
     finally:
         runtime.close()
+
+
+def test_file_system_errors_are_messages_not_tracebacks(data: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.png"
+    fails(data, "images", "upload", "--account", "alice", str(missing), code=1,
+          message=f"hepcore: error: No such file or directory: {missing}")
+    fails(data, "paste", str(tmp_path / "nonexistent.py"), "--server", "http://127.0.0.1:1",
+          "--key", "x", code=1,
+          message=f"hepcore: error: No such file or directory: {tmp_path / 'nonexistent.py'}")
+    plain = tmp_path / "plain-file"
+    plain.write_text("not a directory")
+    fails(data, "backup", str(plain / "backup"), code=1,
+          message=f"hepcore: error: Not a directory: {plain / 'backup'}")
+
+
+def test_jobs_list_json_has_the_fields_of_the_lines(data: Path) -> None:
+    names = ok(data, "jobs", "list").splitlines()
+    assert "paste.purge" in names
+    assert json.loads(ok(data, "jobs", "list", "--json")) == [{"name": n} for n in names]
+
+
+def test_serve_gives_requests_in_progress_120_s_after_sigterm(tmp_path: Path) -> None:
+    import argparse
+
+    import gunicorn.config
+    import uvicorn
+
+    from hepcore.cli import gunicorn_settings, uvicorn_options
+
+    config = load_config(tmp_path)
+    args = argparse.Namespace(host="127.0.0.1", port=8000, workers=2, threads=8)
+    cfg = gunicorn.config.Config()
+    for name, value in gunicorn_settings(args, config).items():
+        cfg.set(name, value)  # unknown names and bad values raise here
+    assert (cfg.graceful_timeout, cfg.timeout, cfg.worker_class_str) == (120, 120, "gthread")
+    options = uvicorn_options(args, config)
+    assert uvicorn.Config("hepcore.web.entry:asgi_app", **options).timeout_graceful_shutdown == 120

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -171,6 +172,28 @@ def test_user_html_keeps_its_sandbox_when_nginx_serves_it(nginx_site) -> None:
     assert served.headers["ETag"] == direct["ETag"]
     accel = access_lines(run, item, "200")
     assert accel and f'accel="/_hepcore_files/uploader/{item}"' in accel[0]
+
+
+def test_an_image_served_by_nginx_keeps_vary_user_agent(nginx_site) -> None:
+    from PIL import Image
+
+    url, run, token = nginx_site
+    png = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 40, 40)).save(png, "PNG")
+    r = requests.post(url + "/upload", headers={"Authorization": token}, timeout=30,
+                      files={"file": ("dot.png", png.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    item = r.json()["ID"]
+    # Bots get an HTML embed page from the same URL: caches must key on User-Agent.
+    assert requests.head(f"{url}/{item}", timeout=30).headers["Vary"] == "User-Agent"
+    served = requests.get(f"{url}/{item}", timeout=30)
+    assert served.content == png.getvalue()
+    assert served.headers["Vary"] == "User-Agent"
+    accel = access_lines(run, item, "200")
+    assert accel and f'accel="/_hepcore_files/uploader/{item}"' in accel[0]
+    bot = requests.get(f"{url}/{item}", headers={"User-Agent": "Discordbot/2.0"}, timeout=30)
+    assert bot.headers["Content-Type"].startswith("text/html")
+    assert bot.headers["Vary"] == "User-Agent"
 
 
 def test_hepcore_sees_the_address_nginx_saw_not_a_forged_one(nginx_site) -> None:

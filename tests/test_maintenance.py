@@ -73,6 +73,22 @@ def test_check_reports_a_clean_host(data: tuple[Path, str]) -> None:
     assert "ok: every row has its bytes and every object its row" in out
 
 
+def test_objects_outside_every_service_are_reported_but_not_wrong(
+        data: tuple[Path, str]) -> None:
+    root, token = data
+    upload(root, token, b"one")
+    # The bytes of a service that is not installed any more, say.
+    (root / "files" / "gone").mkdir()
+    (root / "files" / "gone" / "old.bin").write_bytes(b"of a removed service")
+    code, out = cli("--data", str(root), "check")
+    assert code == 0
+    assert "object outside every service: gone/old.bin" in out
+    assert "every object its row" not in out  # that one has no row, and says so
+    assert out.splitlines()[-1] == (
+        "ok: every row has its bytes and every object of a service its row;"
+        " 1 objects outside every service left alone")
+
+
 def test_check_finds_orphans_and_missing_bytes_and_repair_fixes_them(
         data: tuple[Path, str]) -> None:
     root, token = data

@@ -10,16 +10,12 @@ from hepcore.tokens import KeyRecord
 if TYPE_CHECKING:
     from hepcore.runtime import Runtime
 
-MAX_NAME = 255
-
-
 def check_key_name(name: str | None) -> str:
-    """The name, or :class:`ConfigError` ``Name can't be blank`` / ``Name is too
-    long (maximum is 255 characters)``."""
+    """The name, or :class:`ConfigError` ``Name can't be blank``; the key store
+    refuses one over 255 characters (``Name is too long (maximum is 255
+    characters)``), however the key is issued."""
     if name is None or not name.strip():
         raise ConfigError("Name can't be blank")
-    if len(name) > MAX_NAME:
-        raise ConfigError(f"Name is too long (maximum is {MAX_NAME} characters)")
     return name
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pluggy import PluginValidationError
 
-from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, load_config, new_secret
+from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, Config, load_config, new_secret
 from .errors import ConfigError, HepcoreError, NotFoundError
 from .memory import limit_malloc_arenas
 
@@ -100,6 +100,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# gunicorn restarts a worker whose main thread stops heartbeating for this
+# long; gthread workers heartbeat while requests run, so it never cuts one.
+WORKER_TIMEOUT = 120
+# After SIGTERM, requests in progress get this long to finish (the systemd
+# unit of docs/deploying.md waits TimeoutStopSec=130 before SIGKILL).
+GRACEFUL_TIMEOUT = 120
+
+
+def gunicorn_settings(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    """The gunicorn settings of ``hepcore serve`` (names of ``gunicorn.config``)."""
+    return {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": WORKER_TIMEOUT,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "accesslog": None,  # hepcore writes its own (hepcore.observe)
+        "loglevel": config.log_level,
+        # [server] trust_proxy alone decides whether X-Forwarded-* count, and
+        # hepcore reads them itself. gunicorn would otherwise let any loopback
+        # peer set the URL scheme, or a SCRIPT_NAME header that makes it answer 500.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
+        "forwarder_headers": "",
+    }
+
+
+def uvicorn_options(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.run`` for ``hepcore serve --asgi``."""
+    return {
+        "factory": True, "host": args.host, "port": args.port, "workers": args.workers,
+        "log_level": config.log_level, "timeout_keep_alive": 30,
+        "timeout_graceful_shutdown": GRACEFUL_TIMEOUT,
+        "access_log": False,  # hepcore writes its own (hepcore.observe)
+        # [server] trust_proxy alone decides whether X-Forwarded-* count
+        # (uvicorn would trust them from loopback); gunicorn is set the same.
+        "proxy_headers": False,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     data = str(Path(args.data).resolve())
     os.environ["HEPCORE_DATA"] = data
@@ -118,10 +159,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     make_plugin_manager(config.blocked_plugins)
     limit_malloc_arenas(config.malloc_arenas)  # before any worker or thread starts
     # Workers share their metrics through files here; stale ones from a
-    # previous run would be counted again.
+    # previous run would be counted again. exist_ok: another serve starting
+    # on the same data directory at the same moment may have just made it.
     metrics_dir = Path(data) / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from .web.entry import load_factory
 
@@ -129,32 +171,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.asgi:
         import uvicorn
 
-        uvicorn.run("hepcore.web.entry:asgi_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=config.log_level, timeout_keep_alive=30,
-                    access_log=False,  # hepcore writes its own (hepcore.observe)
-                    # [server] trust_proxy alone decides whether X-Forwarded-* count
-                    # (uvicorn would trust them from loopback); gunicorn is set the same.
-                    proxy_headers=False)
+        uvicorn.run("hepcore.web.entry:asgi_app", **uvicorn_options(args, config))
         return 0
     from gunicorn.app.base import BaseApplication
 
     from .web.entry import wsgi_app
 
+    settings = gunicorn_settings(args, config)
+
     class Gunicorn(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", args.threads)
-            self.cfg.set("timeout", 120)
-            self.cfg.set("accesslog", None)  # hepcore writes its own (hepcore.observe)
-            self.cfg.set("loglevel", config.log_level)
-            # [server] trust_proxy alone decides whether X-Forwarded-* count, and
-            # hepcore reads them itself. gunicorn would otherwise let any loopback
-            # peer set the URL scheme, or a SCRIPT_NAME header that makes it answer 500.
-            self.cfg.set("forwarded_allow_ips", "")
-            self.cfg.set("secure_scheme_headers", {})
-            self.cfg.set("forwarder_headers", "")
+            for name, value in settings.items():
+                self.cfg.set(name, value)
 
         def load(self) -> Any:
             return wsgi_app()
@@ -237,7 +265,7 @@ def _key_for(runtime: Any, key_id: str) -> Any:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     if args.service == "cdn" and not (args.label or "").strip():
-        # CDN keys are named (the name is part of the API); `hepcore cdn key` checks names.
+        # CDN keys are named (the name is part of the API); KeyStore checks its length.
         raise ConfigError("cdn keys need a name: pass --label NAME (or use hepcore cdn key)")
     runtime = _runtime(args)
     account = runtime.accounts.by_name(args.account)
@@ -336,19 +364,27 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"repaired: removed {report.removed_orphans} orphan objects, "
               f"dropped {report.forgotten_rows} rows without bytes")
         return 0
-    if report.clean:
+    if not report.clean:
+        return 2
+    if report.unowned:  # informational: e.g. the objects of a service no longer installed
+        print(f"ok: every row has its bytes and every object of a service its row;"
+              f" {len(report.unowned)} objects outside every service left alone")
+    else:
         print("ok: every row has its bytes and every object its row")
-        return 0
-    return 2
+    return 0
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     try:
-        for name in runtime.jobs.names:
-            print(name)
+        names = runtime.jobs.names
     finally:
         runtime.close()
+    if args.json:
+        _print_json([{"name": name} for name in names])
+        return 0
+    for name in names:
+        print(name)
     return 0
 
 
@@ -478,6 +514,7 @@ def build_parser(plugin_commands: bool = True,
         dest="action", metavar="ACTION")
     jobs.required = True
     p = jobs.add_parser("list", help="list the registered jobs")
+    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs_list)
     p = jobs.add_parser("run", help="run one job now")
     p.add_argument("name")
@@ -499,7 +536,7 @@ def _blocked_plugins(argv: Sequence[str] | None) -> list[str]:
     known, _ = pre.parse_known_args(argv)
     try:
         return load_config(known.data).blocked_plugins
-    except HepcoreError:
+    except (HepcoreError, OSError):
         return []  # the command itself reports the bad configuration
 
 
@@ -529,5 +566,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HepcoreError, ValueError, PluginValidationError) as exc:
         print(f"hepcore: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a missing or unreadable file, a directory that cannot be made
+        print(f"hepcore: error: {_os_error_message(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``No such file or directory: missing.png`` rather than ``[Errno 2] ...``."""
+    if not exc.strerror:
+        return str(exc)
+    names = [os.fsdecode(n) if isinstance(n, str | bytes) else str(n)
+             for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror

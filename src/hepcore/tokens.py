@@ -46,7 +46,8 @@ class KeyFormat:
 
     ``max_active(account)`` returns the limit of active keys (``None`` for
     no limit); ``replace_on_create`` means issuing a key revokes the old one
-    instead of counting against the limit (one token per account).
+    instead of counting against the limit (one token per account); a label
+    longer than ``max_label`` is refused with ``label_too_long``.
     """
 
     service: str
@@ -57,6 +58,8 @@ class KeyFormat:
     limit_message: str = "Key limit reached."
     replace_on_create: bool = False
     mask: Callable[[str], str] | None = None
+    max_label: int | None = None
+    label_too_long: str = "Label is too long."
 
     def generate(self) -> str:
         return self.prefix + random_string(self.length, self.alphabet)
@@ -82,7 +85,8 @@ KEY_FORMATS: dict[str, KeyFormat] = {
         KeyFormat("paste", "hepgg_pst_", ALNUM, 32,
                   max_active=lambda a: 5 if a.plan == "prime" else 1,
                   limit_message="Active key limit reached for this plan."),
-        KeyFormat("cdn", "sk_cdn_", LOWER_HEX, 64, mask=_cdn_mask),
+        KeyFormat("cdn", "sk_cdn_", LOWER_HEX, 64, mask=_cdn_mask, max_label=255,
+                  label_too_long="Name is too long (maximum is 255 characters)"),
         KeyFormat("images", "fxf_", LOWER_HEX, 64, max_active=lambda a: 10,
                   limit_message="Key limit reached: an account can have at most 10 active"
                   " keys. Revoke one first.",
@@ -169,9 +173,12 @@ class KeyStore:
     def create(self, service: str, account_id: str, *, label: str | None = None) -> tuple[str, KeyRecord]:
         """Issue a key and return ``(plain key, record)``; the plain key is never stored.
 
-        Raises :class:`ConfigError` when the account is at its active-key limit.
+        Raises :class:`ConfigError` when the account is at its active-key limit
+        or ``label`` is longer than the service allows.
         """
         fmt = self.format(service)
+        if fmt.max_label is not None and label is not None and len(label) > fmt.max_label:
+            raise ConfigError(fmt.label_too_long)
         account = self.accounts.get(account_id)
         with self.db.write() as conn:
             if fmt.replace_on_create:

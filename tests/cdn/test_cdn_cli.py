@@ -47,6 +47,23 @@ def test_key_needs_a_name(data: Path) -> None:
     assert code == 2 and "--name" in err
 
 
+def test_core_keys_create_checks_cdn_names_the_same_way(data: Path) -> None:
+    code, out, err = run(data, "keys", "create", "--service", "cdn", "--account", "dana",
+                         "--label", "x" * 256)
+    assert (code, out) == (1, "")
+    assert err.strip() == "hepcore: error: Name is too long (maximum is 255 characters)"
+    code, _, err = run(data, "keys", "create", "--service", "cdn", "--account", "dana")
+    assert code == 1 and "cdn keys need a name" in err
+    runtime = build_runtime(load_config(data))
+    try:
+        assert runtime.keys.list(service="cdn") == []
+    finally:
+        runtime.close()
+    code, out, _ = run(data, "keys", "create", "--service", "cdn", "--account", "dana",
+                       "--label", "x" * 255)
+    assert code == 0 and out.strip().startswith("sk_cdn_")
+
+
 def test_key_in_a_real_subprocess(data: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "hepcore", "--data", str(data), "cdn", "key",
                            "--account", "dana", "--name", "deploy"],
