@@ -9,7 +9,6 @@ response in the service's envelope.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from .config import ServiceConfig
 from .envelope import Envelope, OkEnvelope
 from .errors import InternalError, MethodNotAllowed, NotFound, ServiceError
 from .http import Request, Response
-from .observe import count_refusal
+from .observe import count_refusal, request_id
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -128,7 +127,9 @@ class Service:
             count_refusal(self.name, err)
             return self.render_error(err)
         except Exception:
-            error_id = secrets.token_hex(8)
+            # The request's own id, so that the traceback, the access-log line and
+            # the answer's X-Request-Id (and the CDN's error_id) name it alike.
+            error_id = request.context["request_id"] = request_id(request.header("x-request-id"))
             log.exception("unhandled error %s in %s %s%s", error_id, request.method,
                           request.prefix, request.path)
             return self.render_error(InternalError(extra=self.internal_error_extra(error_id)))

@@ -199,7 +199,12 @@ def test_unexpected_errors_get_an_error_id(faulty: CdnHost,
     assert set(r.json) == {"error", "error_id"}
     assert r.json["error"] == "Internal server error"
     assert r.json["error_id"] in caplog.text
+    assert r.headers["X-Request-Id"] == r.json["error_id"]  # one id for the whole story
     assert "boom" not in r.text
+    mine = faulty.client().simulate_get("/api/v4/me",
+                                        headers={**faulty.auth, "X-Request-Id": "ticket-42"})
+    assert (mine.json["error_id"], mine.headers["X-Request-Id"]) == ("ticket-42", "ticket-42")
+    assert "unhandled error ticket-42 " in caplog.text
 
 
 def test_a_failed_cleanup_does_not_hide_the_original_error(

@@ -121,10 +121,11 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
 def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, resp: Any,
            response: Response, params: dict[str, Any], started: float) -> None:
     """Tag the response with its request id, count it and write its access-log line."""
-    rid = observe.request_id(req.get_header("X-Request-Id"))
+    request: Request | None = getattr(req.context, "hepcore_request", None)
+    rid = (request is not None and request.context.get("request_id")) or \
+        observe.request_id(req.get_header("X-Request-Id"))
     resp.set_header("X-Request-Id", rid)
     body = response.body
-    request: Request | None = getattr(req.context, "hepcore_request", None)
     observe.record(
         service=mount.service.name, route=group.path if group is not None else "(none)",
         method=req.method, status=response.status, seconds=time.perf_counter() - started,
