@@ -46,8 +46,13 @@ BAD_ENABLED = "enabled must be a boolean."
 def valid_url(value: object) -> bool:
     """An absolute ``http``/``https`` URL with a host, at most 2048 characters, no
     whitespace or control characters, and no user name or password (the
-    outbound fetcher refuses those)."""
+    outbound fetcher refuses those); text, so that it can be stored (a command
+    line argument that is not UTF-8 holds lone surrogates)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
         return False
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
         return False

@@ -84,6 +84,9 @@ def test_webhooks_from_the_cli(data: Path) -> None:
     assert (full.returncode, full.stderr) == (1, "hepcore: error: Webhook limit reached (2).\n")
     bad = cli(data, "add", "--account", "alice", "ftp://example.org/")
     assert bad.stderr == "hepcore: error: url must be an absolute http(s) URL.\n"
+    # A byte that is not UTF-8 on the command line (\xe9, as Latin-1 shells send it).
+    latin = cli(data, "add", "--account", "alice", "https://example.org/caf\udce9")
+    assert latin.stderr == "hepcore: error: url must be an absolute http(s) URL.\n"
 
     removed = cli(data, "remove", "--account", "alice", hook_id)
     assert removed.stdout == f"deleted {hook_id}\n"
