@@ -6,7 +6,10 @@ Highlighting is the slow part (about 5 us and 14 bytes of HTML per byte of
 content), so the highlighted block is cached in a bounded LRU keyed by the
 content hash and lexer; the page around it (title, views, the nonce) is
 built per response. Pastes too large to highlight get :func:`plain_block`,
-the same markup without colours, built with a few string operations.
+the same markup without colours, built with a few string operations, and
+so do pastes that take too long: some Pygments lexers take time that grows
+with the square of the input (long runs of blank lines), so highlighting
+has a time limit, checked between tokens.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import html
 import secrets
 import sys
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from importlib import resources
 from string import Template
+from typing import Any
 
-from pygments import highlight
+from pygments import format as format_tokens
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
@@ -118,13 +124,36 @@ class HighlightCache:
         return len(self._items)
 
 
-def highlighted(content: str, language: str, *, plain: bool = False) -> str:
+class _TooSlow(Exception):
+    pass
+
+
+def highlighted(content: str, language: str, *, plain: bool = False,
+                time_limit: float | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> str:
     """The content as a Pygments table with line numbers; ``plain``: without
-    colours (:func:`plain_block`, for pastes too large to highlight)."""
+    colours (:func:`plain_block`, for pastes too large to highlight). Past
+    ``time_limit`` seconds of lexing, the answer is :func:`plain_block` too:
+    the limit is checked between tokens, which no lexer takes long to yield
+    one by one, even where their total grows with the square of the input."""
     if plain:
         return plain_block(content)
-    html: str = highlight(content, lexer_for(language), _formatter())
+    tokens: Iterable[tuple[Any, str]] = lexer_for(language).get_tokens(content)
+    if time_limit is not None:
+        tokens = _until(tokens, clock() + time_limit, clock)
+    try:
+        html: str = format_tokens(tokens, _formatter())
+    except _TooSlow:
+        return plain_block(content)
     return html
+
+
+def _until(tokens: Iterable[tuple[Any, str]], deadline: float,
+           clock: Callable[[], float]) -> Iterator[tuple[Any, str]]:
+    for token in tokens:
+        if clock() > deadline:
+            raise _TooSlow()
+        yield token
 
 
 def plain_block(content: str) -> str:
@@ -154,7 +183,9 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-_CODE_MARK = "\x00hepcore-code\x00"  # cannot occur in escaped HTML
+# Every value put in the page is escaped, so no "<" of it survives: the marker
+# can come only from the template's own $code.
+_CODE_MARK = "<hepcore-code>"
 
 
 def reader_page(paste: Paste, block: bytes, *, views: int, site_name: str) -> tuple[bytes, str]:
@@ -175,7 +206,7 @@ def reader_page(paste: Paste, block: bytes, *, views: int, site_name: str) -> tu
         raw=html.escape(f"./{paste.id}/raw", quote=True),
         code=_CODE_MARK,
     )
-    head, tail = page.split(_CODE_MARK)
+    head, _, tail = page.partition(_CODE_MARK)
     return b"".join((head.encode("utf-8"), block, tail.encode("utf-8"))), PAGE_CSP.format(
         nonce=nonce)
 

@@ -275,3 +275,41 @@ def test_title_in_page_is_text(client, key) -> None:
     pid = make(client, key, title="a" * 300)
     page = client.simulate_get(f"/{pid}").text
     assert html.escape("a" * 200) + "</h1>" in page and "a" * 201 not in page
+
+
+def test_highlighting_that_runs_past_its_time_limit_is_shown_plain() -> None:
+    from hepcore_paste.render import highlighted, plain_block
+
+    ticks = iter(range(1000))
+
+    def clock() -> float:  # one second passes at every look
+        return float(next(ticks))
+
+    assert highlighted(CODE, "python", time_limit=3.5, clock=clock) == plain_block(CODE)
+    colourful = highlighted(CODE, "python", time_limit=60.0)
+    assert '<span class="k">def</span>' in colourful and colourful != plain_block(CODE)
+
+
+def test_a_paste_too_slow_to_highlight_is_read_plain_and_cached(paste_host, account) -> None:
+    # Some lexers take time growing with the square of the input (C on a long
+    # run of blank lines): the page must not wait for them, and must not try
+    # again on every view.
+    runtime, client = paste_host(highlight_time_limit=0)
+    key, _ = runtime.keys.create("paste", runtime.accounts.create("pat").id)
+    pid = make(client, key, content="int main(void) { return 0; }" + "\n" * 2000,
+               language="c")
+    page = client.simulate_get(f"/{pid}")
+    assert page.status_code == 200
+    assert '<span class="kt">int</span>' not in page.text
+    assert "int main(void) { return 0; }" in page.text
+    assert len(runtime.services["paste"].cache) == 1
+    assert client.simulate_get(f"/{pid}").text.count("return 0;") == 1
+
+
+@pytest.mark.parametrize("title", ["a\x00hepcore-code\x00b", "a<hepcore-code>b"])
+def test_a_title_holding_the_page_marker_is_text(client, key, title) -> None:
+    pid = make(client, key, title=title, language="x<hepcore-code>")
+    page = client.simulate_get(f"/{pid}")
+    assert page.status_code == 200
+    assert html.escape(title) in page.text and page.text.count("<h1>") == 1
+    assert '<span class="k">def</span>' not in page.text  # the language is unknown: plain
