@@ -73,14 +73,18 @@ def test_active_types_are_sandboxed(ctype: str) -> None:
 
 @pytest.mark.parametrize("ctype", [
     "text/x-javascript", "application/x-ecmascript", "text/jscript", "text/livescript",
-    "text/javascript1.5", "TEXT/HTML", " text/html ; charset=utf-8"])
+    "text/javascript1.5", "TEXT/HTML", " text/html ; charset=utf-8",
+    "multipart/x-mixed-replace; boundary=x"])
 def test_every_javascript_type_and_any_spelling_is_sandboxed(ctype: str) -> None:
     assert is_active_type(ctype)
 
 
 @pytest.mark.parametrize("ctype", [
     "text/plain,text/html", "image/png, text/html", "image/gif;,text/html", "text/plain\ntext/html",
-    "", "text", "text/", "/html", "image/png; a", "text/plain; charset=utf-8, text/html"])
+    "", "text", "text/", "/html", "image/png; a", "text/plain; charset=utf-8, text/html",
+    # Only tab and visible ASCII in a quoted value: the type may go back out as a header.
+    'text/plain; a="x\nSet-Cookie: a=b"', 'text/plain; a="x\r"', 'text/plain; a="\x00"',
+    'text/plain; a="\x7f"', 'text/plain; a="\u6f22"', 'text/plain; a="\\\n"'])
 def test_lists_and_malformed_types_fail_closed(ctype: str) -> None:
     # A browser takes the last type of a list ("extract a MIME type"), so a
     # list with a passive type first must not slip through unsandboxed.
@@ -90,7 +94,7 @@ def test_lists_and_malformed_types_fail_closed(ctype: str) -> None:
 
 @pytest.mark.parametrize("ctype", ["image/png", "text/plain", "application/pdf", "video/mp4",
                                    "text/plain; charset=utf-8", 'text/plain; charset="a,b"',
-                                   "image/png;"])
+                                   'text/plain; a="x y\\"z\tw"', "image/png;"])
 def test_passive_types_are_not(ctype: str) -> None:
     assert not is_active_type(ctype)
 

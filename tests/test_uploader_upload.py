@@ -343,6 +343,17 @@ def test_undeclared_type_falls_back_to_the_filename(host):
     assert (r.status_code, r.json) == (400, TYPE_NOT_ALLOWED)
 
 
+@pytest.mark.parametrize("declared", ['text/plain; a="x\nSet-Cookie: a=b"',
+                                      'text/plain; a="x\r\nX: y"', 'text/plain; a="\x00"'])
+def test_a_declared_type_that_cannot_be_a_header_is_not_kept(client, uploader_token, declared):
+    r = post_file(client, uploader_token, b"hello", filename="a.txt", content_type=declared)
+    assert r.status_code == 200, r.text
+    got = client.simulate_get("/" + r.json["ID"])
+    assert got.status_code == 200
+    assert got.headers["Content-Type"] == "text/plain"  # guessed, as for no declared type
+    assert "Set-Cookie" not in got.headers and "X" not in got.headers
+
+
 def test_canonical_extensions(client, uploader_token):
     r = post_file(client, uploader_token, jpeg_bytes(), filename="photo.jpeg",
                   content_type="image/jpeg")

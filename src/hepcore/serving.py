@@ -23,14 +23,19 @@ ACTIVE_TYPES = (
     "text/javascript1.1", "text/javascript1.2", "text/javascript1.3", "text/javascript1.4",
     "text/javascript1.5", "text/jscript", "text/livescript", "text/x-ecmascript",
     "text/x-javascript",
+    # Its parts replace each other in place, and some browsers render HTML parts.
+    "multipart/x-mixed-replace",
 )
 SANDBOX_CSP = "default-src 'none'; sandbox"
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\]')
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# RFC 9110 quoted-string, without obs-text: a declared type may be sent back as
+# a header, so nothing but tab and visible ASCII may be in it (no CR, LF, NUL).
+_QUOTED = r'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"'
 # RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ parameter ] ).
 _MEDIA_TYPE = re.compile(
-    rf'[ \t]*({_TOKEN}/{_TOKEN})(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|"(?:[^"\\]|\\.)*"))?)*[ \t]*')
+    rf'[ \t]*({_TOKEN}/{_TOKEN})(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*[ \t]*')
 
 
 def single_media_type(value: str) -> str | None:
