@@ -30,7 +30,7 @@ _PAGE_HEADERS: dict[str, Schema] = {
     "Cache-Control": {"type": "string", "const": "no-store"},
     "Content-Security-Policy": {"type": "string"},
     "X-Content-Type-Options": {"type": "string", "const": "nosniff"},
-    "Referrer-Policy": {"type": "string", "const": "no-referrer"},
+    "Referrer-Policy": {"type": "string", "const": "same-origin"},
 }
 _EMPTY_HTML = {HTML: {"type": "string", "maxLength": 0}}
 
@@ -61,10 +61,12 @@ SIGN_IN = Doc(
     params=(
         TOKEN,
         Param("Sec-Fetch-Site", "header",
-              description="Anything but `same-origin` or `none` is refused (403)."),
+              description="When present it decides: anything but `same-origin` or `none` "
+                          "is refused (403), whatever the `Origin`."),
         Param("Origin", "header",
-              description="When present, must be this host's own origin or its public "
-                          "base URL's (else 403)."),
+              description="Checked only without `Sec-Fetch-Site`: when present, must be "
+                          "this host's own origin or its public base URL's (else 403; "
+                          "`null` too)."),
     ),
     replies=(
         _redirect("Signed in: a new session cookie, and a redirect to the link's local "

@@ -8,9 +8,12 @@ cookie, valid for :data:`SESSION_MAX_AGE` seconds and while their session id
 is in ``login_sessions`` (logging out deletes it, so a copied cookie stops
 working at once).
 
-``POST /login/:token`` refuses cross-site requests (``Sec-Fetch-Site``,
-``Origin``): another site must not sign a visitor in to an account of its
-choosing (login CSRF).
+``POST /login/:token`` refuses cross-site requests (:func:`hepcore.crosssite.cross_site`):
+another site must not sign a visitor in to an account of its choosing (login
+CSRF). The confirmation page is served with ``Referrer-Policy: same-origin``:
+its button's POST then carries the page's ``Origin`` (under ``no-referrer`` it
+would be ``null``), while other origins get no referrer, so the one-time token
+in the URL does not leak.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import html
 import secrets
 import sqlite3
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlite_utils.migrations import Migrations
 
+from hepcore.crosssite import cross_site
 from hepcore.envelope import OkEnvelope
 from hepcore.errors import CredentialError, NotFoundError
 from hepcore.http import Request, Response
@@ -38,6 +41,10 @@ LINK_MAX_AGE = 15 * 60
 SESSION_MAX_AGE = 14 * 86400
 PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self';"
             " base-uri 'none'; frame-ancestors 'none'")
+
+# Same-origin requests (the button's POST) keep the Origin; other origins get
+# no referrer, so the token in the page's URL stays here.
+REFERRER_POLICY = "same-origin"
 
 login_migrations = Migrations("hepcore_login")
 
@@ -131,20 +138,6 @@ def session_actor(request: Request, runtime: Any) -> Actor | None:
     return Actor(account=account, via="session", claims=claims)
 
 
-def _origin(url: str) -> str | None:
-    """``scheme://host[:port]``, lower-case, without the scheme's default port;
-    ``None`` for a URL that does not parse (``http://[``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    scheme, host = parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
-    default = {"http": ":80", "https": ":443"}.get(scheme)
-    if default and host.endswith(default):
-        host = host[: -len(default)]
-    return f"{scheme}://{host}"
-
-
 class LoginService(Service):
     """``GET /login/:token`` (a confirmation page), ``POST /login/:token`` (sign
     in), ``POST /login/logout``."""
@@ -187,17 +180,10 @@ class LoginService(Service):
                      form=True)
 
     def cross_site(self, request: Request) -> bool:
-        """A request another site made the browser send (Fetch metadata, else
-        ``Origin``); requests without either (curl, old browsers) pass."""
-        fetch_site = request.header("sec-fetch-site")
-        if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
-            return True
-        origin = request.header("origin")
-        if origin is None:
-            return False
-        own = {_origin(request.base_url), _origin(self.public_base(request))} - {None}
-        # An Origin that does not parse is nobody's own.
-        return origin.strip() == "null" or _origin(origin.strip()) not in own
+        """A request another site made the browser send (see
+        :func:`hepcore.crosssite.cross_site`); its own origins are the request's and
+        the public base URL's."""
+        return cross_site(request, (request.base_url, self.public_base(request)))
 
     def sign_in(self, request: Request) -> Response:
         if self.cross_site(request):
@@ -267,6 +253,6 @@ def _page(status: int, title: str, body_html: str, *, form: bool = False) -> Res
     return Response(status, [("Content-Type", "text/html; charset=utf-8"),
                              ("Cache-Control", "no-store"),
                              ("X-Content-Type-Options", "nosniff"),
-                             ("Referrer-Policy", "no-referrer"),
+                             ("Referrer-Policy", REFERRER_POLICY),
                              ("Content-Security-Policy", PAGE_CSP.format(nonce=nonce))],
                     page.encode("utf-8"))

@@ -17,6 +17,7 @@ from typing import Any
 
 from hepcore.accounts import Account
 from hepcore.auth_headers import bearer_header
+from hepcore.crosssite import CROSS_SITE_REFUSED, cross_site
 from hepcore.envelope import OkEnvelope
 from hepcore.errors import (
     BadRequest,
@@ -68,6 +69,9 @@ PURGE_JOB = "paste.purge"
 # Highlighting costs ~5 us and ~14 bytes of HTML per byte of content; larger
 # pastes are shown as escaped plain text, which costs little.
 HIGHLIGHT_MAX = 128 * 1024
+# Methods that only read: a cross-site page can make the browser send them, but
+# cannot read the answers, so they need no cross-site check.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     ``free_total_cap`` (1000), ``free_permanent_cap`` (100),
     ``create_rate_per_minute`` (60), ``anonymous`` (false), ``detect_time_limit``
     (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (128 KiB),
+    ``highlight_time_limit`` (1 s),
     ``render_cache_bytes`` (32 MiB), ``purge_interval`` (600 s),
     ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste")."""
 
@@ -170,7 +175,13 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     def identify(self, request: Request, *, allow_anonymous: bool = True) -> Caller:
         """Step 1: a key when there is an ``Authorization`` header, else the
         signed-in user, else anonymous (only when enabled with a captcha
-        verifier); then approval."""
+        verifier); then approval.
+
+        The session cookie is an ambient credential (a browser sends it with
+        whatever another site makes it send; ``SameSite=Lax`` alone still lets
+        same-site origins through), so a signed-in write another site made the
+        browser send is refused: 403 ``Cross-site request refused``. Keys are
+        not ambient, and reads cannot be seen cross-site, so neither is checked."""
         header = request.header("authorization")
         if header is not None:
             try:
@@ -183,6 +194,9 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         else:
             session = self.runtime.session_actor(request)
             if session is not None:
+                if request.method.upper() not in READ_METHODS and cross_site(
+                        request, (request.base_url, self.public_base(request))):
+                    raise Forbidden(CROSS_SITE_REFUSED)
                 caller = Caller(session.account, None, "session")
             elif allow_anonymous and self.anonymous_allowed():
                 return Caller(None, None, "anonymous")

@@ -18,6 +18,8 @@ def test_link_page_then_sign_in_once(client, runtime, account) -> None:
     page = client.simulate_get(f"/login/{token}")
     assert page.status_code == 200 and "Sign in as <strong>alice</strong>?" in page.text
     assert "form-action 'self'" in page.headers["content-security-policy"]
+    # Not no-referrer: under it the button's POST carries `Origin: null`.
+    assert page.headers["referrer-policy"] == "same-origin"
     assert client.simulate_get(f"/login/{token}").status_code == 200  # GET does not use it
     done = client.simulate_post(f"/login/{token}")
     assert done.status_code == 303
@@ -94,6 +96,11 @@ def test_logout_ends_the_session_at_once(client, runtime, account) -> None:
     {"Origin": "null"},
     {"Origin": "http://falconframework.org:8080"},
     {"Origin": "http://falconframework.org", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "http://falconframework.org", "Sec-Fetch-Site": "same-site"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "bogus"},
+    {"Sec-Fetch-Site": ""},
 ])
 def test_cross_site_sign_in_is_refused(client, runtime, account, headers) -> None:
     token = issue_link_token(runtime, account.id)
@@ -137,11 +144,69 @@ def test_a_host_that_does_not_parse_refuses_origin_checked_sign_ins(client, runt
     {"Sec-Fetch-Site": "none"},
     {"Origin": "http://falconframework.org"},
     {"Origin": "http://FalconFramework.org:80", "Sec-Fetch-Site": "same-origin"},
+    {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
     {},
 ])
 def test_same_origin_sign_in_works(client, runtime, account, headers) -> None:
     token = issue_link_token(runtime, account.id)
     assert client.simulate_post(f"/login/{token}", headers=headers).status_code == 303
+
+
+def test_chromium_form_submission_signs_in(client, runtime, account) -> None:
+    """The headers Chromium sends when the page's button is pressed on a page
+    served with ``Referrer-Policy: no-referrer`` (a page cached before the
+    policy changed, or a proxy that rewrites it): ``Origin: null`` with
+    ``Sec-Fetch-Site: same-origin``. The browser computed the latter itself,
+    so it decides."""
+    token = issue_link_token(runtime, account.id)
+    done = client.simulate_post(f"/login/{token}", headers={
+        "Origin": "null", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document", "Sec-Fetch-User": "?1",
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 303
+    assert done.headers["set-cookie"].startswith("hepcore_login=")
+    actor = runtime.session_actor(plain(done.headers["set-cookie"].split(";", 1)[0]))
+    assert actor is not None and actor.account.id == account.id
+
+
+def test_chromium_form_submission_under_the_same_origin_policy_signs_in(
+        client, runtime, account) -> None:
+    """What Chromium sends from the page as now served (``same-origin``): the
+    page's own Origin and URL."""
+    token = issue_link_token(runtime, account.id)
+    url = f"http://falconframework.org/login/{token}"
+    done = client.simulate_post(f"/login/{token}", headers={
+        "Origin": "http://falconframework.org", "Referer": url,
+        "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 303 and done.headers["set-cookie"].startswith("hepcore_login=")
+
+
+def test_origin_null_is_refused_only_without_fetch_metadata(client, runtime, account) -> None:
+    """``Origin: null`` alone (an older browser, a sandboxed frame, a
+    ``data:`` page) is no origin of ours; next to ``Sec-Fetch-Site`` it is
+    ignored."""
+    token = issue_link_token(runtime, account.id)
+    refused = client.simulate_post(f"/login/{token}", headers={"Origin": "null"})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    for site in ("cross-site", "same-site"):
+        refused = client.simulate_post(f"/login/{token}", headers={"Origin": "null",
+                                                                   "Sec-Fetch-Site": site})
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    done = client.simulate_post(f"/login/{token}", headers={"Origin": "null",
+                                                            "Sec-Fetch-Site": "same-origin"})
+    assert done.status_code == 303
+
+
+def test_every_login_page_has_the_same_origin_referrer_policy(client, runtime,
+                                                              account) -> None:
+    token = issue_link_token(runtime, account.id)
+    pages = [client.simulate_get(f"/login/{token}"),
+             client.simulate_post(f"/login/{token}", headers={"Sec-Fetch-Site": "cross-site"}),
+             client.simulate_get("/login/not-a-token")]
+    assert [p.status_code for p in pages] == [200, 403, 400]
+    for page in pages:
+        assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_sign_in_from_the_public_origin_works(paste_host) -> None:
