@@ -148,7 +148,9 @@ def create_doc(anonymous: bool) -> Doc:
         errors=(400, 401, 403, 413, 500),
         auth_optional=anonymous,
         description="Errors, the first that applies: 401 `Invalid API key` / `API key "
-                    "disabled`; 403 account not approved; 429 `RATE_LIMITED`; 413 body above "
+                    "disabled`; 403 `Cross-site request refused` (a signed-in write another "
+                    "site made the browser send); 403 account not approved; 429 `RATE_LIMITED`;"
+                    " 413 body above "
                     f"2 x cap + 64 KiB; 400 `Invalid JSON body`, `<field> must be a <type>`, "
                     "`Captcha failed. Try again.`, `Paste content is required`, `Invalid "
                     "visibility`, `Sign in to create private pastes`; 413 "
