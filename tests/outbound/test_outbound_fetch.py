@@ -177,12 +177,29 @@ def test_name_resolving_to_a_private_address_is_refused(origin: Origin) -> None:
     assert origin.seen == []
 
 
+@pytest.mark.parametrize("addresses", [["192.0.2.2"], ["::ffff:192.0.2.2"], ["2001:db8::2"],
+                                       ["192.88.99.1"], ["100.64.0.1"], ["ff02::1"]])
+def test_name_resolving_to_a_non_global_address_is_refused_before_connecting(
+        addresses: list[str]) -> None:
+    """A host whose own address is a TEST-NET one must not be reached through it."""
+    resolver = CountingResolver({"testnet.test": addresses})
+    fetcher = Fetcher(OutboundPolicy(**FAST), resolver=resolver)
+    literal = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
+    for url in ("http://testnet.test:8080/", f"http://{literal}/"):
+        with pytest.raises(DestinationBlocked) as refused:
+            fetcher.open("GET", url)
+        assert refused.value.reason == "IP address not allowed"
+    assert resolver.calls == [("testnet.test", 8080)]
+
+
 @pytest.mark.parametrize("addresses", [
     ["93.184.215.14", "127.0.0.1"],
     ["127.0.0.1", "93.184.215.14"],
     ["2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:10.0.0.1"],
     ["93.184.215.14", "fe80::1%eth0"],
     ["93.184.215.14", "not-an-address"],
+    ["93.184.215.14", "192.0.2.1"],
+    ["2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:198.51.100.1"],
 ])
 def test_one_bad_address_among_good_ones_refuses_the_name(addresses: list[str]) -> None:
     resolver = CountingResolver({"mixed.test": addresses})
@@ -329,9 +346,16 @@ def test_redirect_loop_ends(origin: Origin, loopback_fetcher: Fetcher) -> None:
     "http://[64:ff9b::a9fe:a9fe]/",
     "http://0x7f.1:{port}/",
     "http://internal.test/",
+    # Not globally routable, though not in the spec's table.
+    "http://192.0.2.2:{port}/",
+    "http://[::ffff:192.0.2.2]:{port}/",
+    "http://198.51.100.7/",
+    "http://[2001:db8::2]/",
+    "http://testnet.test/",
 ])
 def test_redirect_to_a_blocked_address_is_refused(origin: Origin, target: str) -> None:
-    resolver = CountingResolver({"internal.test": ["192.168.1.1"]})
+    resolver = CountingResolver({"internal.test": ["192.168.1.1"],
+                                 "testnet.test": ["203.0.113.9"]})
     fetcher = Fetcher(OutboundPolicy(allow=("127.0.0.1",), **FAST), resolver=resolver)
     origin.routes["/go"] = redirect(target.format(port=origin.port))
     with pytest.raises(DestinationBlocked) as refused:

@@ -31,6 +31,15 @@ BLOCKED_V6: tuple[ipaddress.IPv6Network, ...] = tuple(ipaddress.IPv6Network(n) f
 
 BLOCKED_NETWORKS: tuple[IPNetwork, ...] = BLOCKED_V4 + BLOCKED_V6
 
+NOT_GLOBAL_NETWORKS: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in (
+    # Not globally reachable (IANA special-purpose registries), yet ``is_global``
+    # says otherwise in some Python versions; listed so the rule does not depend on them.
+    "192.88.99.0/24",  # 6to4 relay anycast (deprecated, RFC 7526)
+    "2001::/23",       # IETF protocol assignments: Teredo, benchmarking, ORCHID, ...
+    "3fff::/20",       # documentation (RFC 9637)
+))
+"""Ranges refused as not globally routable on top of :func:`is_globally_routable`'s checks."""
+
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 _TEREDO = ipaddress.IPv6Network("2001::/32")
@@ -58,15 +67,43 @@ def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     return []
 
 
-def is_blocked(address: IPAddress) -> bool:
-    """True when ``address`` (or an IPv4 address embedded in it) is in a blocked range.
+def is_globally_routable(address: IPAddress) -> bool:
+    """True when ``address`` is a globally routable unicast address.
 
-    Uses explicit networks: ``ipaddress``'s ``is_private``/``is_global`` disagree
-    with the spec for several ranges.
+    That is ``ipaddress``'s ``is_global``, and never multicast, unspecified,
+    loopback, link-local, site-local, reserved (for IPv6: outside ``2000::/3``
+    and the other assigned blocks) or in :data:`NOT_GLOBAL_NETWORKS`.
+    IPv4-mapped and 6to4 addresses are judged by the IPv4 address they embed.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _MAPPED or address in _SIX_TO_FOUR:
+            # Routed by their IPv4 address. Python 3.11 calls every mapped address
+            # reserved, and newer Pythons call all of 2002::/16 not global.
+            return all(is_globally_routable(v4) for v4 in embedded_ipv4(address))
+        if address.is_site_local:
+            return False
+    if any(address.version == net.version and address in net for net in NOT_GLOBAL_NETWORKS):
+        return False
+    if (address.is_multicast or address.is_unspecified or address.is_loopback
+            or address.is_link_local or address.is_reserved):
+        return False
+    return address.is_global
+
+
+def is_blocked(address: IPAddress) -> bool:
+    """True when ``address`` (or an IPv4 address embedded in it) may not be reached.
+
+    Blocked: the CDN spec's ranges and the extra IPv6 ones (:data:`BLOCKED_NETWORKS`),
+    and every address that is not globally routable (:func:`is_globally_routable`:
+    documentation, benchmarking, shared, reserved, Teredo, ...). The IPv4 address
+    inside a mapped, 6to4 or Teredo address is checked the same way.
     """
     if isinstance(address, ipaddress.IPv4Address):
-        return any(address in net for net in BLOCKED_V4)
-    if any(address in net for net in BLOCKED_V6):
+        if any(address in net for net in BLOCKED_V4):
+            return True
+    elif any(address in net for net in BLOCKED_V6):
+        return True
+    if not is_globally_routable(address):
         return True
     return any(is_blocked(v4) for v4 in embedded_ipv4(address))
 
