@@ -126,6 +126,35 @@ def test_check_finds_orphans_and_missing_bytes_and_repair_fixes_them(
         runtime.close()
 
 
+def test_a_delete_during_check_is_not_missing_bytes(data: tuple[Path, str]) -> None:
+    # check reads the rows, then lists the objects: a delete (row, then bytes)
+    # in between must not show as a row whose bytes are gone.
+    from hepcore.maintenance import check
+
+    root, token = data
+    item_id = upload(root, token, b"short-lived")
+    kept = upload(root, token, b"kept")
+    runtime = build_runtime(load_config(root))
+    try:
+        service = runtime.services["uploader"]
+        listing = runtime.storage.keys
+
+        def keys_after_a_delete():  # type: ignore[no-untyped-def]
+            service.delete_item(service.items.get(item_id))
+            return listing()
+
+        runtime.storage.keys = keys_after_a_delete  # type: ignore[method-assign]
+        report = check(runtime)
+        assert report.missing == {name: [] for name in report.missing}
+        assert report.clean
+        # A row whose bytes really are gone is still found.
+        runtime.storage.keys = listing  # type: ignore[method-assign]
+        runtime.storage.delete(stored_key(root, kept))
+        assert check(runtime).missing["uploader"] == [stored_key(root, kept)]
+    finally:
+        runtime.close()
+
+
 def test_backup_and_restore_round_trip(data: tuple[Path, str], tmp_path: Path) -> None:
     root, token = data
     items = {upload(root, token, os.urandom(1000 + n)): n for n in range(3)}
