@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from hepcore.errors import BodyTooLarge, StorageError
+from hepcore.http import is_text
 from hepcore.outbound import (
     CONNECTION_FAILED,
     Fetcher,
@@ -51,10 +52,8 @@ def download(fetcher: Fetcher, storage: Storage, url: str, *, cap: int,
     Raises :class:`DownloadFailed`; nothing is left behind when it does. A URL
     that cannot be written as UTF-8 (a lone surrogate from JSON) is ``Invalid URL``.
     """
-    try:
-        url.encode("utf-8")
-    except UnicodeEncodeError:
-        raise DownloadFailed(InvalidURL.default_reason) from None
+    if not is_text(url):
+        raise DownloadFailed(InvalidURL.default_reason)
     origin_headers = {"Authorization": authorization} if authorization else None
     try:
         response = fetcher.open("GET", url, origin_headers=origin_headers)

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from hepcore.errors import BodyTooLarge, ClientDisconnected
-from hepcore.http import Request, parse_json
+from hepcore.http import Request, is_text, parse_json
 
 from .errors import INVALID_JSON, ImagesBadRequest
 
@@ -29,15 +29,6 @@ class NotText:
 NOT_TEXT = NotText()
 
 
-def _is_text(value: str) -> bool:
-    """Whether ``value`` encodes as UTF-8 (holds no lone surrogate)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _replace_non_text(data: dict[str, Any]) -> None:
     """Put :data:`NOT_TEXT` in place of every string value, at any depth, that is
     not text. Member names are kept: one that is not text names no field."""
@@ -47,7 +38,7 @@ def _replace_non_text(data: dict[str, Any]) -> None:
         slots = node.items() if isinstance(node, dict) else enumerate(node)
         for slot, value in list(slots):
             if isinstance(value, str):
-                if not _is_text(value):
+                if not is_text(value):
                     node[slot] = NOT_TEXT
             elif isinstance(value, (dict, list)):
                 todo.append(value)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from hepcore.apidoc import JSON, Body, Doc, ref
 from hepcore.clock import iso_ms
 from hepcore.envelope import CodeEnvelope
-from hepcore.http import Request, Response
+from hepcore.http import Request, Response, is_text
 from hepcore.service import Route
 
 from .apidocs import (
@@ -50,9 +50,7 @@ def valid_url(value: object) -> bool:
     line argument that is not UTF-8 holds lone surrogates)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
         return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_text(value):
         return False
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
         return False

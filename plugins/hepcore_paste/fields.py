@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hepcore.errors import BadRequest, BodyTooLarge, ClientDisconnected, PayloadTooLarge
-from hepcore.http import Request, parse_json
+from hepcore.http import Request, is_text, parse_json
 
 MIB = 1024 * 1024
 BODY_OVERHEAD = 64 * 1024
@@ -49,15 +49,6 @@ def read_json_object(request: Request, cap: int) -> dict[str, Any]:
     return data
 
 
-def _is_text(value: str) -> bool:
-    """A string that can be stored as UTF-8 (JSON allows lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def field(data: dict[str, Any], name: str, kind: type, label: str, *,
           nullable: bool = False) -> Any:
     """``data[name]``: :data:`UNSET` when absent, else checked against ``kind``
@@ -70,7 +61,7 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *,
             return None
         raise BadRequest(f"{name} must be a {label}")
     ok = isinstance(value, bool) if kind is bool else isinstance(value, kind)
-    if not ok or (kind is str and name != "content" and not _is_text(value)):
+    if not ok or (kind is str and name != "content" and not is_text(value)):
         raise BadRequest(f"{name} must be a {label}")
     return value
 

@@ -21,7 +21,7 @@ from hepcore.errors import (
     NotFound,
     Unauthorized,
 )
-from hepcore.http import Request, Response, parse_json
+from hepcore.http import Request, Response, is_text, parse_json
 from hepcore.tokens import Actor
 
 from .store import Item
@@ -82,11 +82,8 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *, nullable: 
         ok = isinstance(value, kind)
     if not ok:
         raise BadRequest(f"{name} must be a {label}")
-    if kind is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate, which JSON can spell (\ud800)
-            raise BadRequest(not_text or f"{name} is not UTF-8") from None
+    if kind is str and not is_text(value):  # a lone surrogate, which JSON can spell (\ud800)
+        raise BadRequest(not_text or f"{name} is not UTF-8")
     return value
 
 

@@ -144,6 +144,17 @@ class Request:
             raise MalformedBody("invalid JSON") from None
 
 
+def is_text(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8, to be stored or sent: a JSON
+    escape (``"\\ud800"``) or a command-line byte that is not UTF-8 gives a
+    Python string holding a lone surrogate, which cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_json(text: str, **options: Any) -> Any:
     """``text`` as JSON (RFC 8259), else ``ValueError``: unlike ``json.loads``,
     ``NaN``, ``Infinity`` and ``-Infinity`` are refused, and nesting too deep to
