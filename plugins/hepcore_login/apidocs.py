@@ -80,6 +80,8 @@ SIGN_IN = Doc(
 LOGOUT = Doc(
     replies=(_redirect("Signed out: the cookie's session ends on the server and the cookie "
                        "is cleared; a redirect to `/`",
-                       f"^{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly"),),
+                       f"^{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly"),
+             _page(403, "An HTML page: the request came from another site (checked as for "
+                        "the sign-in button)")),
     auth_optional=True,
     description="Without a valid session cookie it only clears the cookie.")

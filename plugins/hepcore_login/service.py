@@ -222,7 +222,13 @@ class LoginService(Service):
                               ("Content-Length", "0")], b"")
 
     def logout(self, request: Request) -> Response:
-        """Ends the cookie's session on the server too, then clears the cookie."""
+        """Ends the cookie's session on the server too, then clears the cookie;
+        refused (403 page) when another site made the browser send it, so no
+        other site can sign a visitor out."""
+        if self.cross_site(request):
+            return _page(403, "Sign-out refused",
+                         "This sign-out came from another site. Sign out from this site's"
+                         " own pages.")
         claims = _session_claims(request, self.runtime)
         if claims is not None:
             self.runtime.db.write_one("DELETE FROM login_sessions WHERE session_id = ?",

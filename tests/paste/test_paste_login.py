@@ -90,6 +90,22 @@ def test_logout_ends_the_session_at_once(client, runtime, account) -> None:
 
 
 @pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example"}, {"Origin": "null"}])
+def test_another_site_cannot_sign_a_visitor_out(client, runtime, account, headers) -> None:
+    from conftest import session_cookie
+
+    cookie = session_cookie(client, runtime, account)
+    out = client.simulate_post("/login/logout", headers={"Cookie": cookie, **headers})
+    assert out.status_code == 403 and "<h1>Sign-out refused</h1>" in out.text
+    assert "set-cookie" not in out.headers
+    assert runtime.session_actor(plain(cookie)) is not None
+    own = client.simulate_post("/login/logout", headers={
+        "Cookie": cookie, "Sec-Fetch-Site": "same-origin", "Origin": "null"})
+    assert own.status_code == 303 and runtime.session_actor(plain(cookie)) is None
+
+
+@pytest.mark.parametrize("headers", [
     {"Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "same-site"},
     {"Origin": "https://evil.example"},
