@@ -9,6 +9,8 @@ from urllib.parse import quote, urlsplit
 
 import multipart as _mp
 
+from hepcore.multipart import header_text
+
 if TYPE_CHECKING:
     from hepcore.multipart import Part
 
@@ -52,20 +54,10 @@ def sent_filename(disposition: str | None) -> str | None:
 
 
 def part_filename(part: Part) -> str:
-    """A file part's filename as sent (:func:`sent_filename`), decoded with
-    :func:`from_header`; ``""`` when it has none. The part must come from a
-    reader with ``header_charset="latin-1"``."""
-    return from_header(sent_filename(part.headers.get("Content-Disposition")) or "")
-
-
-def from_header(name: str) -> str:
-    """A multipart header value read as Latin-1 (each byte one character), decoded
-    as UTF-8 with invalid sequences as ``\ufffd`` (4.2 step 1)."""
-    try:
-        raw = name.encode("latin-1")
-    except UnicodeEncodeError:  # not a Latin-1 reading of bytes: already text
-        return clean_text(name)
-    return raw.decode("utf-8", "replace")
+    """A file part's filename as sent (:func:`sent_filename`), decoded as
+    UTF-8 with invalid sequences as ``\ufffd`` (4.2 step 1); ``""`` when it has
+    none. The part must come from a reader with ``header_charset="latin-1"``."""
+    return clean_text(header_text(sent_filename(part.headers.get("Content-Disposition")) or ""))
 
 
 def clean_text(name: str) -> str:

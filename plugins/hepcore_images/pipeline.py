@@ -25,7 +25,7 @@ from hepcore.clock import ALNUM, iso_ms, random_string
 from hepcore.errors import BodyTooLarge, ClientDisconnected, MalformedBody, StorageError
 from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
-from hepcore.multipart import FormReader, boundary_of
+from hepcore.multipart import FormReader, boundary_of, header_text
 from hepcore.storage import HEAD_BYTES
 from hepcore.tokens import Actor
 
@@ -106,12 +106,6 @@ class Outcome:
     duplicate: bool = False
 
 
-def header_text(value: str | None) -> str | None:
-    """A part header value read as Latin-1 (one character per byte), decoded as
-    UTF-8 with each invalid sequence as ``\ufffd``."""
-    return None if value is None else value.encode("latin-1").decode("utf-8", "replace")
-
-
 class UploadPipeline:
     if TYPE_CHECKING:
         # Provided by ImagesService, which mixes this class in; mypy checks
@@ -186,8 +180,8 @@ class UploadPipeline:
 
     def _receive(self, request: Request, boundary: str,
                  spool: Spool) -> str | None:
-        """Stream the ``file`` part into ``spool``; its filename as text (see
-        :func:`header_text`). Other parts are skipped."""
+        """Stream the ``file`` part into ``spool``; its filename as text
+        (:func:`hepcore.multipart.header_text`). Other parts are skipped."""
         # Latin-1 reads every byte, so a part header that is not UTF-8 (a filename
         # in any part) leaves the body well-formed: filenames play no part (5.2 step 9).
         form = FormReader(request.body, boundary, chunk_size=request.read_chunk_size,
@@ -196,7 +190,7 @@ class UploadPipeline:
             if part.name == "file":
                 for chunk in part.chunks():
                     spool.write(chunk)
-                return header_text(part.filename)
+                return None if part.filename is None else header_text(part.filename)
         raise ImagesMissingFile()
 
     def _open_checked(self, fmt: Format, fh: IO[bytes]) -> Any:

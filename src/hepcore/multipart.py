@@ -35,6 +35,17 @@ def boundary_of(content_type: str) -> str | None:
     return m.group(1) or m.group(2)
 
 
+def header_text(value: str) -> str:
+    """A part header value read with ``header_charset="latin-1"`` (one character
+    per byte) as the UTF-8 text it was sent as, each invalid sequence ``\ufffd``;
+    a value that is not such a reading (already decoded text) is returned as is."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    return raw.decode("utf-8", "replace")
+
+
 def _with_params(media: str | None, raw: str | None) -> str | None:
     """The lower-cased media type with the parameters of the raw header kept."""
     if not media or not raw or ";" not in raw:
@@ -132,7 +143,7 @@ class FormReader:
     framing included); passing it raises :class:`BodyTooLarge`. Framing
     errors raise :class:`MalformedBody`. ``header_charset`` decodes part headers
     (``"latin-1"`` keeps every byte of a filename, for a caller that decodes it
-    itself).
+    itself, with :func:`header_text`).
     """
 
     def __init__(self, body: BodyReader, boundary: str, *, chunk_size: int = 1024 * 1024,
