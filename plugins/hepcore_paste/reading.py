@@ -15,7 +15,6 @@ from .render import highlighted, not_found_page, reader_page
 from .store import Paste
 
 if TYPE_CHECKING:
-    from hepcore.config import ServiceConfig
     from hepcore.runtime import Runtime
 
     from .render import HighlightCache
@@ -25,7 +24,6 @@ log = logging.getLogger("hepcore.paste")
 
 TEXT_TYPE = "text/plain; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-HIGHLIGHT_TIME_LIMIT = 1.0
 
 
 class _InlineObject:
@@ -60,8 +58,8 @@ class ReadingRoutes:
         pastes: PasteStore
         cache: HighlightCache
         highlight_max: int
+        highlight_time_limit: float
         site_name: str
-        config: ServiceConfig
 
     def visible(self, request: Request, paste_id: str) -> Paste | None:
         """The live paste if this request may read it: private ones only for
@@ -152,7 +150,7 @@ class ReadingRoutes:
         """The highlighted content, from the cache when it was rendered before.
         Pastes above ``highlight_max`` are shown plain, which is cheap enough
         not to take cache room from highlighted ones. A paste whose lexer runs
-        past ``highlight_time_limit`` seconds (option, default 1) is shown
+        past ``highlight_time_limit`` seconds is shown
         plain too, and that is cached, so it costs the limit once. Raises
         :class:`FileNotFoundError` when the stored bytes are gone."""
         plain = paste.size > self.highlight_max
@@ -161,9 +159,8 @@ class ReadingRoutes:
         if block is None:
             text = self.pastes.read_content(paste).decode("utf-8", "replace")
             # Kept encoded: a page around a cached block then encodes only its header.
-            limit = float(self.config.options.get("highlight_time_limit", HIGHLIGHT_TIME_LIMIT))
             block = highlighted(text, paste.language, plain=plain,
-                                time_limit=limit).encode("utf-8")
+                                time_limit=self.highlight_time_limit).encode("utf-8")
             if not plain:
                 self.cache.put(key, block)
         assert isinstance(block, bytes)  # this service caches encoded blocks only

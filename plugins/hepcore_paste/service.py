@@ -119,6 +119,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         self.detect_time_limit = float(opts.get("detect_time_limit", 0.1))
         self.inline_max = int(opts.get("inline_max_bytes", 64 * 1024))
         self.highlight_max = int(opts.get("highlight_max_bytes", HIGHLIGHT_MAX))
+        self.highlight_time_limit = float(opts.get("highlight_time_limit", 1.0))
         self.cache = HighlightCache(int(opts.get("render_cache_bytes", 32 * MIB)))
         self.downgrade_grace = float(opts.get("downgrade_grace_days", 30)) * DAY
         self.site_name = str(opts.get("site_name", "Hep.gg Paste"))
