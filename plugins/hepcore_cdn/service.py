@@ -209,22 +209,19 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
         now = self.runtime.clock()
         upload_id = uuid7(now)
         key = storage_key(upload_id, filename)
-        stored = writer.commit(key)
+        stored = self.runtime.pending.commit(writer, key)
         upload = Upload(id=upload_id, account_id=account.id, filename=filename,
                         size=stored.size, content_type=content_type, storage_key=key,
                         original_url=original_url,
                         created_at=float(int(now)))
         try:
             with self.runtime.db.write():
+                self.runtime.pending.settle(key)
                 self.runtime.quotas.charge(scope_of(account.id), stored.size,
                                            limit_bytes=total)
                 self.uploads.insert(upload)
         except BaseException as exc:
-            try:
-                self.storage.delete(key)
-            except OSError:  # the original error matters more; the orphan is logged
-                log.exception("could not delete the bytes of unrecorded upload %s (%s)",
-                              upload_id, key)
+            self.runtime.pending.discard(key)
             if isinstance(exc, QuotaExceeded):
                 raise
             if isinstance(exc, Exception):

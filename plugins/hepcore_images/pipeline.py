@@ -256,7 +256,7 @@ class UploadPipeline:
                 log.exception("cleaning failed")
                 raise ImagesProcessingFailed() from None
             try:
-                stored = writer.commit(key)
+                stored = self.runtime.pending.commit(writer, key)
             except (StorageError, OSError):
                 log.exception("storage commit failed")
                 raise ImagesStorageFailed() from None
@@ -284,16 +284,14 @@ class UploadPipeline:
         return Outcome(upload, token)
 
     def _remove(self, key: str) -> None:
-        try:
-            self.storage.delete(key)
-        except OSError:
-            log.exception("could not remove %s after a failed insert", key)
+        self.runtime.pending.discard(key)
 
     def _insert(self, actor: Actor, *, name: str, key: str, fmt: Format,
                 width: int, height: int, size: int, stored_sha256: str, hash_sha256: str,
                 token: str, base: str) -> Upload:
         """The row and its webhook event, in one transaction (step 14)."""
         with self.runtime.db.write() as conn:
+            self.runtime.pending.settle(key)
             upload = self.uploads.insert(
                 conn, filename=name, account_id=actor.account.id,
                 key_id=actor.key.id if actor.key else None, mime=fmt.mime, size=size,

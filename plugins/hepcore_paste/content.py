@@ -12,6 +12,7 @@ import codecs
 import hashlib
 from collections.abc import Iterable
 
+from hepcore.pending import PendingObjects
 from hepcore.storage import ObjectWriter, Storage
 
 from .store import NewContent
@@ -33,8 +34,10 @@ class ContentSink:
     ``finish``; ``commit(key)`` or ``abort()``. Raises :class:`ContentTooLarge`
     past ``cap`` bytes and :class:`InvalidUtf8` on bad UTF-8."""
 
-    def __init__(self, storage: Storage, *, cap: int, inline_max: int) -> None:
+    def __init__(self, storage: Storage, pending: PendingObjects, *, cap: int,
+                 inline_max: int) -> None:
         self.storage = storage
+        self.pending = pending
         self.cap = cap
         self.inline_max = inline_max
         self.size = 0
@@ -131,10 +134,11 @@ class ContentSink:
 
     def commit(self, key: str) -> NewContent:
         """Make the content durable: the storage object under ``key`` when it
-        spilled, else the bytes for the row."""
+        spilled (recorded as pending: settle it with the row), else the bytes
+        for the row."""
         if self._writer is None:
             return NewContent(self.size, self.sha256, bytes(self._buf), None)
-        stored = self._writer.commit(key)
+        stored = self.pending.commit(self._writer, key)
         return NewContent(self.size, self.sha256, None, stored.key)
 
     def abort(self) -> None:

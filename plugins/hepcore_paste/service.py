@@ -381,7 +381,8 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         return sink
 
     def new_sink(self, cap: int) -> ContentSink:
-        return ContentSink(self.runtime.storage, cap=cap, inline_max=self.inline_max)
+        return ContentSink(self.runtime.storage, self.runtime.pending, cap=cap,
+                           inline_max=self.inline_max)
 
     def over_total_cap(self, caller: Caller) -> bool:
         """Step 10 (Free only)."""
@@ -452,6 +453,8 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
                 with self.runtime.db.write():
                     if check_cap:
                         self.check_total_cap(caller)
+                    if content.storage_key is not None:
+                        self.runtime.pending.settle(content.storage_key)
                     return self.pastes.insert(
                         paste_id, account_id=caller.account.id if caller.account else None,
                         key_id=caller.key.id if caller.key else None,
@@ -466,10 +469,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
 
     def discard(self, content: NewContent) -> None:
         if content.storage_key:
-            try:
-                self.runtime.storage.delete(content.storage_key)
-            except OSError:
-                log.exception("could not remove %s", content.storage_key)
+            self.runtime.pending.discard(content.storage_key)
 
     def paste_url(self, request: Request | None, paste_id: str) -> str:
         if request is None:

@@ -170,6 +170,8 @@ class SnippetRoutes:
         try:
             with self.runtime.db.write():
                 current = self.own(caller, paste.id)  # not deleted meanwhile
+                if content is not None and content.storage_key is not None:
+                    self.runtime.pending.settle(content.storage_key)
                 if "is_permanent" in changes and changes["is_permanent"] and \
                         not current.is_permanent:
                     self._permanence(caller, current, True)  # the cap, atomically

@@ -428,7 +428,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         slug = self.items.new_slug()
         key = f"uploader/{slug}{ext}"
         try:
-            stored = writer.commit(key)
+            stored = self.runtime.pending.commit(writer, key)
         except StorageError:
             log.exception("storage commit failed")
             raise InternalError() from None
@@ -438,7 +438,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                                 size=stored.size, sha256=writer.sha256, width=width,
                                 height=height, storage_key=key, slug=slug)
         except BaseException:
-            self.storage.delete(key)
+            self.runtime.pending.discard(key)
             raise
         return item
 
@@ -449,6 +449,8 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
             candidate = slug or self.items.new_slug()
             try:
                 with self.runtime.db.write():
+                    if fields.get("storage_key") is not None:
+                        self.runtime.pending.settle(fields["storage_key"])
                     item = self.items.insert(slug=candidate, ext=slug_ext,
                                              account_id=actor.account.id, **fields)
                     if item is not None:

@@ -358,11 +358,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"missing bytes: {service}: {key}")
     for key in report.orphans:
         print(f"orphan object: {key}")
+    for key in report.pending:
+        print(f"pending object: {key} (not acknowledged; swept within the hour)")
     for key in report.unowned:
         print(f"object outside every service: {key}")
     if args.repair:
+        swept = f", swept {report.swept_pending} pending objects" if report.swept_pending else ""
         print(f"repaired: removed {report.removed_orphans} orphan objects, "
-              f"dropped {report.forgotten_rows} rows without bytes")
+              f"dropped {report.forgotten_rows} rows without bytes{swept}")
         return 0
     if not report.clean:
         return 2

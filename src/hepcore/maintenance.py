@@ -194,8 +194,10 @@ class CheckReport:
     referenced: int = 0
     missing: dict[str, list[str]] = field(default_factory=dict)  # service -> keys
     orphans: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # orphans the sweep will remove
     unowned: list[str] = field(default_factory=list)  # outside every service's prefix
     removed_orphans: int = 0
+    swept_pending: int = 0
     forgotten_rows: int = 0
 
     @property
@@ -209,7 +211,10 @@ def check(runtime: Runtime, *, repair: bool = False, grace: float = 30.0) -> Che
     A service owns the keys under ``<service name>/``. With ``repair``,
     orphan objects are deleted (after ``grace`` seconds and a second look, so
     an upload between its byte commit and its row commit is not taken for an
-    orphan) and each service drops its rows whose bytes are gone. Keys outside
+    orphan) and each service drops its rows whose bytes are gone. Objects
+    still recorded as pending (:mod:`hepcore.pending`: a write in progress, or
+    one whose process died) are reported apart and are not a fault: the sweep
+    removes them after an hour, ``repair`` after ``grace``. Keys outside
     every service's prefix are reported, never deleted. On a live host a row
     deleted meanwhile is not reported as missing bytes (a second look).
     """
@@ -228,6 +233,9 @@ def check(runtime: Runtime, *, repair: bool = False, grace: float = 30.0) -> Che
         report.missing[name] = sorted(service_refs - keys)
         report.orphans.extend(sorted(mine - service_refs))
     report.unowned = sorted(keys - owned)
+    pending = set(runtime.pending.keys())
+    report.pending = [k for k in report.orphans if k in pending]
+    report.orphans = [k for k in report.orphans if k not in pending]
     if any(report.missing.values()):
         # A delete between the two reads (row, then bytes) looks like missing
         # bytes; a second look at the references drops it.
@@ -237,8 +245,13 @@ def check(runtime: Runtime, *, repair: bool = False, grace: float = 30.0) -> Che
                                     and not runtime.storage.exists(k)]
     if not repair:
         return report
-    if report.orphans:
+    if report.pending or report.orphans:
         time.sleep(grace)
+    if report.pending:
+        # Takes each record before deleting its bytes: a write still in
+        # progress then fails cleanly instead of committing a row without bytes.
+        report.swept_pending = runtime.pending.sweep(older_than=grace)
+    if report.orphans:
         again = _references(runtime)
         for key in report.orphans:
             service = key.split("/", 1)[0]

@@ -92,3 +92,14 @@ def m003_rate_count_triggers(db: sqlite_utils.Database) -> None:
         DELETE FROM rate_counts;
         INSERT INTO rate_counts (scope, n) SELECT scope, count(*) FROM rate_hits GROUP BY scope;
     """)
+
+
+@core()
+def m004_pending_objects(db: sqlite_utils.Database) -> None:
+    # Keys whose bytes may be committed to storage while their row is not yet
+    # (hepcore.pending): what a killed process leaves behind, found and swept.
+    db.execute("""
+        CREATE TABLE pending_objects (
+            key TEXT PRIMARY KEY,
+            created_at REAL NOT NULL
+        )""")

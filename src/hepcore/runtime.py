@@ -29,12 +29,15 @@ from .jobs import Jobs
 from .limits import QuotaStore, RateLimiter
 from .migrations import core as core_migrations
 from .outbound import Fetcher, OutboundPolicy
+from .pending import PendingObjects
 from .plugins import make_plugin_manager
 from .service import Service
 from .storage import Storage
 from .tokens import Actor, KeyStore, TokenSigner, TokenVerifier
 
 log = logging.getLogger("hepcore")
+SWEEP_JOB = "storage.sweep"
+SWEEP_INTERVAL = 600.0
 
 
 class Runtime:
@@ -57,6 +60,7 @@ class Runtime:
         ), clock, config, self.db)
         self.limiter: RateLimiter = limiter
         self.quotas: QuotaStore = quotas
+        self.pending = PendingObjects(self.db, self.storage, clock)
         self._signer: TokenSigner | None = None
         self.verifiers: list[TokenVerifier] = [
             v for group in pm.hook.hepcore_token_verifiers(runtime=self) for v in (group or [])
@@ -152,6 +156,14 @@ class Runtime:
         row = self.db.one("SELECT value FROM counters WHERE name = ?", (name,))
         return int(row[0]) if row else 0
 
+    def sweep_abandoned(self) -> None:
+        """Remove what interrupted uploads left: partial files and unacknowledged bytes."""
+        partial = self.storage.sweep()
+        unrecorded = self.pending.sweep()
+        if partial or unrecorded:
+            log.info("removed %d abandoned partial uploads and %d unacknowledged objects",
+                     partial, unrecorded)
+
     def close(self) -> None:
         self.jobs.stop()
         self.db.close()
@@ -170,12 +182,13 @@ def build_runtime(config: Config, *, clock: Clock = system_clock,
                   plugins: Iterable[object] = (), load_entry_points: bool = True) -> Runtime:
     """Build a :class:`Runtime`: plugins, database and migrations, backends, services.
 
-    Sweeps abandoned partial writes older than an hour (G3).
+    Sweeps abandoned writes older than an hour (G3): partial files, and bytes
+    whose row never committed (:mod:`hepcore.pending`); the ``storage.sweep``
+    job does the same every ten minutes once jobs are started.
     """
     pm = make_plugin_manager(config.blocked_plugins, plugins, load_entry_points)
     runtime = Runtime(config, pm, clock)
     runtime._load_services()
-    swept = runtime.storage.sweep()
-    if swept:
-        log.info("removed %d abandoned partial uploads", swept)
+    runtime.sweep_abandoned()
+    runtime.jobs.every(SWEEP_JOB, SWEEP_INTERVAL, runtime.sweep_abandoned)
     return runtime
