@@ -146,6 +146,19 @@ def test_a_failed_byte_commit_leaves_no_record(runtime: Runtime) -> None:
     assert runtime.storage.open("cdn/taken.bin").read() == b"bytes\n"
 
 
+def test_condemned_bytes_are_open_to_the_next_sweep(runtime: Runtime) -> None:
+    commit_bytes(runtime, "cdn/gone.bin")
+    with runtime.db.write():
+        runtime.pending.settle("cdn/gone.bin")
+    with pytest.raises(RuntimeError):
+        runtime.pending.condemn("cdn/gone.bin")  # only with the row's delete
+    with runtime.db.write():
+        runtime.pending.condemn("cdn/gone.bin")
+    assert runtime.pending.sweep() == 1  # not an hour later: at once
+    assert not runtime.storage.exists("cdn/gone.bin")
+    assert pending_keys(runtime) == []
+
+
 def test_the_sweep_is_a_job(runtime: Runtime) -> None:
     assert SWEEP_JOB in runtime.jobs.names
     commit_bytes(runtime, "cdn/late.bin")
@@ -160,7 +173,8 @@ def test_the_sweep_is_a_job(runtime: Runtime) -> None:
 
 DYING_FACTORY = textwrap.dedent('''
     """An app whose storage kills its process right after an upload's bytes are
-    committed, while a marker file exists: as if the worker died there."""
+    committed, or right before a deleted upload's bytes are removed, while a
+    marker file exists: as if the worker died there."""
     import os
     import signal
 
@@ -182,6 +196,11 @@ DYING_FACTORY = textwrap.dedent('''
 
             writer._commit = commit_then_die
             return writer
+
+        def delete(self, key):
+            if os.path.exists(os.environ["DIE_BEFORE_DELETE"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().delete(key)
 
 
     class Plugin:
@@ -255,7 +274,8 @@ def test_bytes_of_a_process_killed_before_its_row_are_swept(
     marker.touch()
     before = set(load_objects(data))
     with run_server(data, kind, factory="dying_app:make_app", app_dir=str(apps),
-                    extra_env={"DIE_AFTER_COMMIT": str(marker)}) as server:
+                    extra_env={"DIE_AFTER_COMMIT": str(marker),
+                               "DIE_BEFORE_DELETE": str(tmp_path / "never")}) as server:
         send(server.url, service, keys[service])
     toml.write_text(config)
 
@@ -275,6 +295,49 @@ def test_bytes_of_a_process_killed_before_its_row_are_swept(
         runtime.close()
     code, out = cli(data, "check")
     assert code == 0 and "pending object" not in out, out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("service", ["uploader", "cdn"])
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_bytes_of_a_delete_whose_process_was_killed_are_swept(
+        dying_host: tuple[Path, Path, dict[str, str]], tmp_path: Path,
+        kind: str, service: str) -> None:
+    """The row is gone, the process dies before removing the bytes: the next
+    start-up removes them (they were condemned with the row)."""
+    data, apps, keys = dying_host
+    toml = data / "hepcore.toml"
+    config = toml.read_text()
+    toml.write_text(config.replace('backend = "local"', 'backend = "dying"'))
+    marker = tmp_path / "die"
+    key = keys[service]
+    with run_server(data, kind, factory="dying_app:make_app", app_dir=str(apps),
+                    extra_env={"DIE_AFTER_COMMIT": str(tmp_path / "never"),
+                               "DIE_BEFORE_DELETE": str(marker)}) as server:
+        before = set(load_objects(data))
+        if service == "uploader":
+            reply = requests.post(server.url + "/upload", headers={"Authorization": key},
+                                  files={"file": ("d.bin", b"doomed\n", "text/plain")},
+                                  timeout=30)
+            path = f"/api/v1/uploads/{reply.json()['ID']}"
+            headers = {"Authorization": key}
+        else:
+            headers = {"Authorization": f"Bearer {key}"}
+            reply = requests.post(server.url + "/cdn/api/v4/upload", headers=headers,
+                                  files={"file": ("d.bin", b"doomed\n", "text/plain")},
+                                  timeout=30)
+            path = f"/cdn/api/v4/upload/{reply.json()['id']}"
+        assert reply.status_code in (200, 201), reply.text
+        [stored] = sorted(set(load_objects(data)) - before)
+        marker.touch()
+        with pytest.raises(requests.ConnectionError):
+            requests.delete(server.url + path, headers=headers, timeout=30)
+    toml.write_text(config)
+
+    assert (data / "files" / stored).exists()
+    code, out = cli(data, "check")  # a start-up: its sweep takes the condemned bytes
+    assert code == 0 and "pending object" not in out, out
+    assert not (data / "files" / stored).exists()
 
 
 def load_objects(data: Path) -> list[str]:

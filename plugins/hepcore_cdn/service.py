@@ -240,12 +240,9 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
             for upload in uploads:
                 if self.uploads.delete(upload.id):
                     self.runtime.quotas.refund(scope_of(upload.account_id), upload.size)
+                    self.runtime.pending.condemn(upload.storage_key)
         for upload in uploads:
-            try:
-                self.storage.delete(upload.storage_key)
-            except OSError:
-                log.exception("could not delete the bytes of %s (%s)", upload.id,
-                              upload.storage_key)
+            self.runtime.pending.discard(upload.storage_key)
 
     # --- GET /api/v4/me ---------------------------------------------------
 

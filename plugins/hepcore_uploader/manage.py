@@ -243,8 +243,10 @@ class ManagementRoutes:
         with self.runtime.db.write() as conn:
             conn.execute("UPDATE uploader_items SET deleted_at = ? WHERE id = ?",
                          (self.runtime.clock(), item.id))
+            if item.storage_key:
+                self.runtime.pending.condemn(item.storage_key)
         if item.storage_key:
-            self.storage.delete(item.storage_key)
+            self.runtime.pending.discard(item.storage_key)
         self.runtime.emit("upload.deleted", self.name, item.account_id, {"ID": item.id})
         return item
 

@@ -11,6 +11,12 @@ together or not at all, so a record that outlives its request marks bytes
 that were never acknowledged: :meth:`PendingObjects.sweep` (at start-up and
 every few minutes) deletes them.
 
+Deletes use the same journal the other way round: the transaction that
+drops the last row referencing some bytes records them
+(:meth:`PendingObjects.condemn`), and they are deleted after the commit
+(:meth:`PendingObjects.discard`), or by the next sweep if the process dies
+first.
+
 The sweep takes a record before it deletes the bytes, and ``settle`` fails
 when its record is gone, so a write that is merely slow (past the sweep's
 age) fails cleanly instead of committing a row whose bytes were swept.
@@ -88,8 +94,18 @@ class PendingObjects:
         if self._db.execute("DELETE FROM pending_objects WHERE key = ?", (key,)).rowcount != 1:
             raise PendingSwept(f"pending object {key!r} was swept before its row committed")
 
+    def condemn(self, key: str) -> None:
+        """Inside the transaction that drops the last row referencing ``key``:
+        record the bytes for deletion, at once open to the sweep. Call
+        :meth:`discard` after the commit."""
+        if not self._db.in_transaction:
+            raise RuntimeError("condemn() belongs inside the row's write transaction")
+        self._db.execute("INSERT OR REPLACE INTO pending_objects (key, created_at)"
+                         " VALUES (?, 0)", (key,))
+
     def discard(self, key: str) -> None:
-        """The row will not be committed: delete the bytes, then the record.
+        """The row will not be committed, or is gone (:meth:`condemn`): delete
+        the bytes, then the record.
 
         Never raises: what cannot be removed now stays recorded, and the
         sweep removes it later.
@@ -97,7 +113,7 @@ class PendingObjects:
         try:
             self._storage.delete(key)
         except OSError:
-            log.exception("could not delete the bytes of unrecorded object %s;"
+            log.exception("could not delete the bytes of %s;"
                           " the sweep will retry", key)
             return
         self._forget(key)
