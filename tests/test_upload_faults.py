@@ -244,3 +244,26 @@ def test_account_size_limit_gives_413_and_leaves_nothing(client: falcon.testing.
     ok = client.simulate_post("/upload", body=small,
                               headers={"Authorization": uploader_token, "Content-Type": ctype})
     assert ok.status_code == 200
+
+
+def test_a_delete_whose_bytes_cannot_be_removed_still_succeeds_and_sweeps_later(
+        client: falcon.testing.TestClient, runtime: Runtime, uploader_token: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row is gone, so the answer is the delete's; the bytes stay recorded
+    for the sweep, which removes them once the storage works again."""
+    item = upload(client, uploader_token, "file").json["ID"]
+    [stored] = stored_files(runtime)
+
+    def refuse(key: str) -> bool:
+        raise StorageError("delete failed: Read-only file system")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime.storage, "delete", refuse)
+        result = client.simulate_delete(f"/api/v1/uploads/{item}",
+                                        headers={"Authorization": uploader_token})
+    assert (result.status_code, result.json) == (200, {"ok": True, "data": {
+        "ID": item, "deleted": True}})
+    assert client.simulate_get("/" + item).status_code == 404
+    assert stored_files(runtime) == [stored]
+    runtime.pending.sweep()
+    assert stored_files(runtime) == []
