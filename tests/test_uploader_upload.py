@@ -555,3 +555,17 @@ def test_account_object_is_fresh_per_request(client, runtime, account: Account, 
     assert post_file(client, uploader_token).status_code == 200
     runtime.accounts.update(account.id, settings={"allowed_types": ["image/png"]})
     assert post_file(client, uploader_token).json == TYPE_NOT_ALLOWED
+
+
+@pytest.mark.parametrize("stored", ['text/plain; a="x\nSet-Cookie: a=b"', "text/plain; a=\"\u00e9\""])
+def test_a_stored_type_that_cannot_be_a_header_is_served_as_bytes(client, runtime,
+                                                                  uploader_token, stored):
+    """Rows kept before declared types were checked still serve, never a 500."""
+    r = post_file(client, uploader_token, b"hello", filename="a.txt", content_type="text/plain")
+    runtime.db.write_one("UPDATE uploader_items SET type = ? WHERE slug = ?",
+                         (stored, r.json["ID"].split(".")[0]))
+    got = client.simulate_get("/" + r.json["ID"])
+    assert (got.status_code, got.content) == (200, b"hello")
+    assert got.headers["Content-Type"] == "application/octet-stream"
+    assert got.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert "Set-Cookie" not in got.headers

@@ -29,6 +29,7 @@ ACTIVE_TYPES = (
 SANDBOX_CSP = "default-src 'none'; sandbox"
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\]')
+_NOT_A_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e]")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 # RFC 9110 quoted-string, without obs-text: a declared type may be sent back as
 # a header, so nothing but tab and visible ASCII may be in it (no CR, LF, NUL).
@@ -158,8 +159,12 @@ def serve_object(
     ``Content-Range: bytes */size``) unless ``If-Range`` names other bytes,
     HEAD (headers only), and in
     ``x-accel-redirect``/``x-sendfile`` mode leaves the bytes to the proxy.
-    Raises :class:`FileNotFoundError` when the object is missing.
+    Raises :class:`FileNotFoundError` when the object is missing. A
+    ``content_type`` that cannot be a header value (stored before declared
+    types were checked) is sent as ``application/octet-stream``.
     """
+    if _NOT_A_HEADER_VALUE.search(content_type):
+        content_type = "application/octet-stream"
     base = [("Content-Type", content_type), ("ETag", etag), ("Accept-Ranges", "bytes"), *headers]
     if etag_matches(request.header("if-none-match"), etag):
         return Served(Response(304, [h for h in base if h[0] != "Content-Type"], None), False)

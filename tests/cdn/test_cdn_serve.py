@@ -58,6 +58,18 @@ def test_ranges_head_and_conditional_get(client: falcon.testing.TestClient,
     assert (r.status_code, r.content) == (304, b"")
 
 
+def test_a_stored_type_that_cannot_be_a_header_is_served_as_bytes(
+        client: falcon.testing.TestClient, runtime: Runtime, auth: dict[str, str]) -> None:
+    """Rows kept before declared types were checked still serve, never a 500."""
+    reply = upload(client, auth, "a.txt", b"hello").json
+    runtime.db.write_one("UPDATE cdn_uploads SET content_type = ? WHERE id = ?",
+                         ('text/plain; a="x\r\nSet-Cookie: a=b"', reply["id"]))
+    r = client.simulate_get(path_of(reply["url"]))
+    assert (r.status_code, r.content) == (200, b"hello")
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    assert "Set-Cookie" not in r.headers
+
+
 def test_a_suffix_range_of_an_empty_file_sends_it_whole(client: falcon.testing.TestClient,
                                                        auth: dict[str, str]) -> None:
     """Found by the schema fuzzer: ``bytes=-N`` on an empty file was a 206 with
