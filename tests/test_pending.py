@@ -105,6 +105,27 @@ def test_a_row_whose_bytes_were_swept_does_not_commit(runtime: Runtime) -> None:
     assert runtime.counter("row") == 0
 
 
+def test_a_sweep_that_dies_half_way_leaves_its_claims_to_the_next(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed while sweeping (after taking the records, before the
+    bytes are gone) must not turn them into unrecorded orphans."""
+    commit_bytes(runtime, "cdn/half.bin")
+
+    def die(key: str) -> bool:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime.storage, "delete", die)
+        with pytest.raises(SystemExit):
+            runtime.pending.sweep(older_than=-1)
+    assert pending_keys(runtime) == ["cdn/half.bin"]
+    with pytest.raises(PendingSwept), runtime.db.write():  # the upload may not settle now
+        runtime.pending.settle("cdn/half.bin")
+    assert runtime.pending.sweep() == 1  # claimed records go whatever their age
+    assert not runtime.storage.exists("cdn/half.bin")
+    assert pending_keys(runtime) == []
+
+
 def test_discard_removes_bytes_and_record(runtime: Runtime) -> None:
     commit_bytes(runtime, "images/d.png")
     runtime.pending.discard("images/d.png")
@@ -119,13 +140,16 @@ def test_bytes_that_cannot_be_discarded_stay_recorded_for_the_sweep(
     def refuse(key: str) -> bool:
         raise StorageError("the disk said no")
 
+    clock = runtime.clock
+    assert isinstance(clock, FakeClock)
     with monkeypatch.context() as patched:
         patched.setattr(runtime.storage, "delete", refuse)
         runtime.pending.discard("images/e.png")
         assert pending_keys(runtime) == ["images/e.png"]
-        assert runtime.pending.sweep(older_than=-1) == 0
+        clock.advance(SWEEP_AGE + 1)
+        assert runtime.pending.sweep() == 0
         assert pending_keys(runtime) == ["images/e.png"]  # kept for the next sweep
-    assert runtime.pending.sweep(older_than=-1) == 1
+    assert runtime.pending.sweep() == 1  # at once: the record kept its age
     assert not runtime.storage.exists("images/e.png")
 
 

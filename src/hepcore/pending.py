@@ -17,9 +17,11 @@ drops the last row referencing some bytes records them
 (:meth:`PendingObjects.discard`), or by the next sweep if the process dies
 first.
 
-The sweep takes a record before it deletes the bytes, and ``settle`` fails
-when its record is gone, so a write that is merely slow (past the sweep's
-age) fails cleanly instead of committing a row whose bytes were swept.
+The sweep claims a record (marks it, in a transaction) before it deletes
+the bytes, and removes the record only once they are gone. ``settle`` fails
+on a claimed or missing record, so a write that is merely slow (past the
+sweep's age) fails cleanly instead of committing a row whose bytes were
+swept; and a sweep that dies half-way leaves its claims for the next one.
 
 The record is committed without a log sync of its own (``durable=False``):
 it survives the death of the process at once, and a power cut from the
@@ -43,6 +45,10 @@ log = logging.getLogger("hepcore.pending")
 
 SWEEP_AGE = 3600.0
 """Seconds after which a pending record is taken for abandoned (like partial writes)."""
+# ``created_at`` of records no upload may settle: bytes whose row is gone
+# (open to the next sweep) and bytes a sweep is deleting.
+CONDEMNED = 0.0
+CLAIMED = -1.0
 
 
 class PendingSwept(StorageError):
@@ -91,7 +97,8 @@ class PendingObjects:
         """
         if not self._db.in_transaction:
             raise RuntimeError("settle() belongs inside the row's write transaction")
-        if self._db.execute("DELETE FROM pending_objects WHERE key = ?", (key,)).rowcount != 1:
+        if self._db.execute("DELETE FROM pending_objects WHERE key = ? AND created_at > ?",
+                            (key, CONDEMNED)).rowcount != 1:
             raise PendingSwept(f"pending object {key!r} was swept before its row committed")
 
     def condemn(self, key: str) -> None:
@@ -101,7 +108,7 @@ class PendingObjects:
         if not self._db.in_transaction:
             raise RuntimeError("condemn() belongs inside the row's write transaction")
         self._db.execute("INSERT OR REPLACE INTO pending_objects (key, created_at)"
-                         " VALUES (?, 0)", (key,))
+                         " VALUES (?, ?)", (key, CONDEMNED))
 
     def discard(self, key: str) -> None:
         """The row will not be committed, or is gone (:meth:`condemn`): delete
@@ -126,16 +133,18 @@ class PendingObjects:
                         (cutoff,)) is None:
             return 0  # the usual case: no write, so no log sync at every start-up
         with self._db.write() as conn:
+            conn.execute("UPDATE pending_objects SET created_at = ? WHERE created_at < ?",
+                         (CLAIMED, cutoff))
             keys = [row[0] for row in conn.execute(
-                "SELECT key FROM pending_objects WHERE created_at < ?", (cutoff,))]
-            conn.execute("DELETE FROM pending_objects WHERE created_at < ?", (cutoff,))
+                "SELECT key FROM pending_objects WHERE created_at = ?", (CLAIMED,))]
         removed = 0
         for key in keys:
             try:
                 removed += self._storage.delete(key)
-            except OSError:
+            except OSError:  # the claim stays: the next sweep tries again
                 log.exception("could not sweep the unrecorded object %s", key)
-                self._restore(key)
+                continue
+            self._forget(key)
         return removed
 
     def keys(self) -> list[str]:
@@ -148,10 +157,3 @@ class PendingObjects:
                                durable=False)
         except sqlite3.Error:
             log.exception("could not clear the pending record of %s", key)
-
-    def _restore(self, key: str) -> None:
-        try:
-            self._db.write_one("INSERT OR IGNORE INTO pending_objects (key, created_at)"
-                               " VALUES (?, ?)", (key, self._clock()), durable=False)
-        except sqlite3.Error:
-            log.exception("could not keep the pending record of %s", key)
