@@ -17,6 +17,7 @@ from falcon.util.misc import code_to_http_status
 
 from ..clock import Clock, system_clock
 from ..config import Config
+from ..errors import ClientDisconnected
 from ..runtime import Runtime, build_runtime
 from ..service import group_routes
 from .asgi import AsyncServiceResource, AsyncServiceSink
@@ -67,7 +68,7 @@ class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
             headers = scope["headers"] = [(name, value) for name, value in
                                           scope.get("headers") or ()]
             if _announces_body(headers):
-                receive = _body_asked_for_later(receive)
+                receive = _body_receiver(receive)
         await super().__call__(scope, receive, send)
 
 
@@ -99,23 +100,36 @@ def _announces_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-def _body_asked_for_later(receive: AsgiReceive) -> AsgiReceive:
-    """``receive`` whose first call answers at once with an empty body chunk.
+def _body_receiver(receive: AsgiReceive) -> AsgiReceive:
+    """``receive`` for a request that announces a body: its first call answers at
+    once with an empty body chunk, and a disconnect before the last body chunk
+    raises :class:`~hepcore.errors.ClientDisconnected`.
 
     Falcon awaits the first body event before it routes a request, and
     servers answer ``Expect: 100-continue`` when that await starts: the
     client would send (and a plain client would have started sending) a body
     that a 401, 413 or 429 refuses unread. WSGI asks for no byte before the
     service reads one; this makes ASGI do the same (G5).
+
+    Falcon's request stream takes ``http.disconnect`` for the end of the
+    body. For a chunked body nothing else tells a cut-off body from a whole
+    one, and a service would store what came before the cut; gunicorn raises
+    on the same read (G3).
     """
     pending = True
+    ended = False
 
     async def deferred() -> AsgiEvent:
-        nonlocal pending
+        nonlocal pending, ended
         if pending:
             pending = False
             return {"type": "http.request", "body": b"", "more_body": True}
-        return await receive()
+        event = await receive()
+        if not ended:
+            if event["type"] == "http.disconnect":
+                raise ClientDisconnected("the client disconnected before the body ended")
+            ended = not event.get("more_body", False)
+        return event
 
     return deferred
 
