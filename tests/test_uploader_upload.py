@@ -343,6 +343,28 @@ def test_undeclared_type_falls_back_to_the_filename(host):
     assert (r.status_code, r.json) == (400, TYPE_NOT_ALLOWED)
 
 
+@pytest.mark.parametrize("declared", [None, "application/octet-stream"])
+@pytest.mark.parametrize(("limit", "size"), [(int(2.5 * MIB), 3 * MIB), (2048, 10_000)])
+def test_a_guessed_type_is_checked_before_the_size(host, declared, limit, size):
+    # 4.3: the type (step 2) decides before the size (step 3), also when the
+    # type comes from the leading bytes, even with a limit below what is sniffed.
+    # Chunked, so that no Content-Length is refused before the body is read.
+    h = host(settings={"allowed_types": ["image/*"], "max_file_size": limit})
+    app = h.app()
+
+    def send(data: bytes, name: str) -> tuple[int, Any]:
+        body, ctype = multipart([("file", name, declared, data)])
+        chunks = [body[i:i + 64 * 1024] for i in range(0, len(body), 64 * 1024)]
+        r = call(app, "POST", "/upload", body=chunks, chunked=True,
+                 headers=[("Authorization", h.token), ("Content-Type", ctype)])
+        return r.status, json.loads(r.body)
+
+    for data, name in ((bytes(size), "zeros.bin"), (b"words " * (size // 6 + 1), "notes")):
+        assert send(data, name) == (400, TYPE_NOT_ALLOWED), name
+    status, reply = send(png_bytes() + bytes(size), "big")
+    assert (status, reply["code"]) == (413, "TOO_LARGE")
+
+
 @pytest.mark.parametrize("declared", ['text/plain; a="x\nSet-Cookie: a=b"',
                                       'text/plain; a="x\r\nX: y"', 'text/plain; a="\x00"'])
 def test_a_declared_type_that_cannot_be_a_header_is_not_kept(client, uploader_token, declared):

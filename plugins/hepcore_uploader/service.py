@@ -8,6 +8,7 @@ live in :mod:`.reading`, the management API in :mod:`.manage`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ from hepcore.inspection import UploadCandidate
 from hepcore.limits import Limit
 from hepcore.multipart import FormReader, Part, boundary_of
 from hepcore.service import Route, Service
-from hepcore.storage import LocalStorage, ObjectWriter
+from hepcore.storage import HEAD_BYTES, LocalStorage, ObjectWriter
 from hepcore.tokens import Actor
 from hepcore.urlencoded import iter_field
 
@@ -388,14 +389,14 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
 
     def _store_file(self, part: Part, chunks: Iterator[bytes], actor: Actor,
                     policy: Policy) -> Item:
-        declared = declared_type(part.content_type)
-        if declared is not None and not type_allowed(declared, policy.allowed_types):
+        content_type = declared_type(part.content_type)
+        if content_type is None:  # guessed from the leading bytes, before the size counts
+            head, chunks = _peek(chunks, HEAD_BYTES)
+            content_type = guess_type(head, part.filename)
+        if not type_allowed(content_type, policy.allowed_types):
             raise BadRequest(TYPE_NOT_ALLOWED)
         with self.storage.writer(max_size=policy.max_file_size) as writer:
             writer.write_all(chunks)
-            content_type = declared or guess_type(writer.head, part.filename)
-            if declared is None and not type_allowed(content_type, policy.allowed_types):
-                raise BadRequest(TYPE_NOT_ALLOWED)
             return self._commit(writer, actor, kind="file", name=part.filename,
                                 content_type=content_type)
 
@@ -502,6 +503,20 @@ def _limited(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         if total > limit:
             raise BodyTooLarge(limit)
         yield chunk
+
+
+def _peek(chunks: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
+    """The first ``n`` bytes of ``chunks`` (fewer if they end sooner), and every
+    chunk again from the start."""
+    taken: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        taken.append(chunk)
+        size += len(chunk)
+        if size >= n:
+            break
+    head = taken[0][:n] if len(taken) == 1 else b"".join(taken)[:n]
+    return head, itertools.chain(taken, chunks)
 
 
 def _nonempty_file(part: Part) -> Iterator[bytes] | None:
