@@ -697,6 +697,28 @@ def test_aliases_no_url_could_reach_are_reserved(client, uploader_token, how):
 
 
 @VIA
+def test_aliases_the_host_routes_elsewhere_are_reserved(host, how):
+    """Other services' mounts and the host's own paths shadow an alias of that
+    name under the uploader's prefix: it would be issued and never resolve."""
+    h = host()
+    client = h.client()
+    for alias in ("paste", "CDN", "images", "healthz", "metrics", "_hepcore_files"):
+        r = alias_via(client, h.token, how, alias)
+        assert (r.status_code, r.json) == (400, err(ALIAS_RESERVED)), alias
+    assert client.simulate_get("/healthz").json["status"] == "ok"
+    assert "uploader" not in client.simulate_get("/paste").text.lower()
+    assert alias_via(client, h.token, how, "pastes").status_code == 200
+    # Under a prefix of its own the same names reach the uploader.
+    nested = host(prefix="/u")
+    nested_client = nested.client()
+    for alias in ("paste", "healthz"):
+        r = api(nested_client, "POST", "/u/api/v1/shorten", nested.token,
+                {"url": "https://example.com/n", "alias": alias})
+        assert r.status_code == 200, r.text
+        assert nested_client.simulate_get(f"/u/{alias}").status_code == 302
+
+
+@VIA
 def test_configured_reserved_aliases(host, how):
     h = host(options={"reserved_aliases": ["Admin", "status"]})
     client = h.client()

@@ -118,10 +118,25 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         self.service_name = str(opts.get("service_name", "Hep.gg"))
         self.bot_tokens = tuple(opts.get("embed_bots", DEFAULT_BOT_TOKENS))
         self.reserved_aliases = frozenset(
-            [*RESERVED, *(str(w).lower() for w in opts.get("reserved_aliases", []))])
+            [*RESERVED, *self._host_segments(),
+             *(str(w).lower() for w in opts.get("reserved_aliases", []))])
         self.extra_own_hosts = frozenset(str(h).lower() for h in opts.get("own_hosts", []))
         self.overhead = self.runtime.config.multipart_overhead
         self._serve_hosts: tuple[float, dict[str, str]] = (0.0, {})
+
+    def _host_segments(self) -> Iterator[str]:
+        """The first path segments under this service's prefix that the host
+        routes elsewhere: other services' mounts and the host's own paths
+        (health, metrics, the accelerated-file prefix; reserved even while
+        unused, so that turning one on cannot strand an alias). An alias equal
+        to one would be issued and never reach its item."""
+        base = self.config.prefix.rstrip("/") + "/"
+        config = self.runtime.config
+        paths = [config.service(name).prefix for name in self.runtime.services
+                 if name != self.name]
+        for path in (*paths, config.healthz_path, config.metrics_path, config.accel_prefix):
+            if path.startswith(base) and (segment := path[len(base):].split("/", 1)[0]):
+                yield segment.lower()
 
     def stored_objects(self) -> Iterator[str]:
         for (key,) in self.runtime.db.all(
