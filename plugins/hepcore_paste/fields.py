@@ -79,8 +79,11 @@ class PasteFields:
 
     @classmethod
     def parse(cls, data: dict[str, Any], *, patch: bool = False) -> PasteFields:
+        """Step 5, in the spec's field order, so the first wrong field is named.
+        ``content`` is a string, never null (4.1): a null one is a wrong type,
+        not missing content."""
         return cls(
-            content=field(data, "content", str, "string", nullable=not patch),
+            content=field(data, "content", str, "string"),
             title=field(data, "title", str, "string", nullable=True),
             language=field(data, "language", str, "string", nullable=True),
             visibility=field(data, "visibility", str, "string"),

@@ -104,7 +104,7 @@ def test_explicit_language_is_kept_and_detection_runs_otherwise(client, runtime,
     ({"content": "x", "isPermanent": "yes"}, "isPermanent must be a boolean"),
     ({"content": "x", "turnstileToken": 7}, "turnstileToken must be a string"),
     ({}, "Paste content is required"),
-    ({"content": None}, "Paste content is required"),
+    ({"content": None}, "content must be a string"),
     ({"content": ""}, "Paste content is required"),
     ({"content": " \n\t\u3000 "}, "Paste content is required"),
     ({"content": "x", "visibility": "secret"}, "Invalid visibility"),
@@ -117,6 +117,28 @@ def test_bad_requests(client, runtime, key, body, message) -> None:
     r = create(client, body, key)
     assert error(r) == (400, {"ok": False, "error": message})
     assert runtime.db.one("SELECT count(*) FROM paste_pastes")[0] == 0
+
+
+@pytest.mark.parametrize("path", ["/api/paste", "/api/v1/paste", "/api/v1/snippets"])
+def test_null_content_is_a_wrong_type_not_a_missing_one(client, runtime, key, path) -> None:
+    # Spec 4.1 types content as "string", not "string or null": null fails the
+    # type checks of step 5, where content comes before the other fields.
+    wrong_type = (400, {"ok": False, "error": "content must be a string"})
+    assert error(create(client, {"content": None}, key, path=path)) == wrong_type
+    assert error(create(client, {"content": None, "title": 5}, key, path=path)) == wrong_type
+    assert error(create(client, {"title": 5}, key, path=path)) == (
+        400, {"ok": False, "error": "title must be a string"})
+    assert error(create(client, {"title": "x"}, key, path=path)) == (
+        400, {"ok": False, "error": "Paste content is required"})
+    assert runtime.db.one("SELECT count(*) FROM paste_pastes")[0] == 0
+
+
+def test_null_content_fails_before_the_captcha(paste_host) -> None:
+    # Step 5 (types) comes before step 6 (captcha), and a missing content (step 7) after it.
+    _, client = paste_host(plugins=[Captcha()], anonymous=True)
+    assert error(create(client, {"content": None})) == (
+        400, {"ok": False, "error": "content must be a string"})
+    assert error(create(client, {})) == (400, {"ok": False, "error": "Captcha failed. Try again."})
 
 
 def test_processing_order(client, key) -> None:
