@@ -29,11 +29,12 @@ from typing import Any
 from pygments import format as format_tokens
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.lexers import TextLexer, find_lexer_class, get_all_lexers, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from hepcore.clock import iso_ms
 
+from .fields import LANGUAGE_MAX
 from .store import Paste
 
 LIGHT_STYLE = "default"
@@ -42,17 +43,34 @@ PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:
             " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 # Stored identifiers whose Pygments name differs.
 LEXER_NAMES = {"plaintext": "text", "dockerfile": "docker", "csharp": "csharp", "xml": "xml"}
+# Pygments' own token-stream format, not a language: its lexer would turn the
+# token names in a paste into token types kept in an unbounded module cache.
+NOT_LANGUAGES = frozenset({"Raw token data"})
 
 
 def lexer_for(language: str) -> Lexer:
-    """The Pygments lexer of a stored language; plain text when Pygments has none."""
+    """The Pygments lexer of a stored language, found by alias or else by name
+    (section 5); plain text when Pygments has neither."""
     name = LEXER_NAMES.get(language, language)
-    lexer: Lexer
     try:
-        lexer = get_lexer_by_name(name, stripnl=False, ensurenl=False)
+        lexer: Lexer = get_lexer_by_name(name, stripnl=False, ensurenl=False)
+        return lexer
     except ClassNotFound:
-        lexer = TextLexer(stripnl=False, ensurenl=False)
-    return lexer
+        pass
+    full_name = _lexer_names().get(language)
+    cls = None if full_name is None else find_lexer_class(full_name)
+    return (cls or TextLexer)(stripnl=False, ensurenl=False)
+
+
+@lru_cache(maxsize=1)
+def _lexer_names() -> dict[str, str]:
+    """Every Pygments lexer name as a stored language holds it (lower-cased,
+    cut to 32 characters), to the name; built once, on the first miss by alias."""
+    names: dict[str, str] = {}
+    for name, *_ in get_all_lexers():
+        if name not in NOT_LANGUAGES:
+            names.setdefault(name.lower()[:LANGUAGE_MAX], name)
+    return names
 
 
 def _formatter() -> HtmlFormatter[str]:

@@ -86,6 +86,29 @@ def test_unknown_language_renders_as_text_and_keeps_its_name(client, key) -> Non
     assert '<span class="kd">const</span>' in client.simulate_get(f"/{js}").text
 
 
+@pytest.mark.parametrize("language, content, markup", [
+    ("Common Lisp", "(defun square (x) (* x x))\n", '<span class="nb">defun</span>'),
+    ("EmacsLisp", "(defun square (x) (* x x))\n", '<span class="nb">defun</span>'),
+    ("PYTHON 2.x", 'print "hello"\nexec code\n', '<span class="k">exec</span>'),
+    # 33 characters, so stored cut to 32: the cut name still finds the lexer.
+    ("OMG Interface Definition Language", "module M { interface I { void f(); }; };\n",
+     '<span class="kn">module</span>'),
+])
+def test_a_lexer_name_is_highlighted_like_an_alias(client, key, language, content,
+                                                   markup) -> None:
+    pid = make(client, key, content=content, language=language)
+    page = client.simulate_get(f"/{pid}").text
+    assert f"<dd>{html.escape(language.lower()[:32])}</dd>" in page  # stored as given
+    assert markup in page
+
+
+def test_raw_token_data_is_not_a_language(client, key) -> None:
+    # Pygments' own token-stream format, not a language: shown plain.
+    pid = make(client, key, content="Token.Name\t'x'\n", language="Raw token data")
+    page = client.simulate_get(f"/{pid}").text
+    assert "<dd>raw token data</dd>" in page and "<span class=" not in page.split("<code>")[1]
+
+
 def test_reader_head_counts_no_view(client, runtime, key) -> None:
     pid = make(client, key)
     r = client.simulate_head(f"/{pid}")
