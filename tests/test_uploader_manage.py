@@ -580,6 +580,20 @@ def test_patch_invalid_json_body(client, uploader_token, raw):
     assert (r.status_code, r.json) == (400, INVALID_JSON)
 
 
+def test_json_bodies_over_64_kib_are_too_large_not_invalid(client, uploader_token):
+    item_id = upload_file(client, uploader_token)
+    too_large = err("JSON body exceeds 64 KiB", "TOO_LARGE")
+    for pad in (64 * 1024, 200 * 1024):  # a valid object, just too big
+        body = json.dumps({"favourite": True, "pad": "x" * pad}).encode()
+        r = api(client, "PATCH", f"/api/v1/uploads/{item_id}", uploader_token, raw=body)
+        assert (r.status_code, r.json) == (413, too_large)
+        r = api(client, "POST", "/api/v1/shorten", uploader_token, raw=body)
+        assert (r.status_code, r.json) == (413, too_large)
+    body = json.dumps({"favourite": True, "pad": "x" * (60 * 1024)}).encode()
+    r = api(client, "PATCH", f"/api/v1/uploads/{item_id}", uploader_token, raw=body)
+    assert (r.status_code, r.json["data"]["favourite"]) == (200, True)
+
+
 def test_patch_unknown_fields_are_ignored_and_empty_is_a_noop(client, uploader_token):
     item_id = upload_file(client, uploader_token)
     before = item_of(client, uploader_token, item_id)

@@ -16,6 +16,7 @@ from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
     Conflict,
+    PayloadTooLarge,
     CredentialRevoked,
     Forbidden,
     NotFound,
@@ -48,11 +49,11 @@ MAX_ALIAS = 32
 
 
 def read_object(request: Request) -> dict[str, Any]:
-    """The JSON object body; an empty body is ``{}``."""
+    """The JSON object body; an empty body is ``{}``; 413 above :data:`JSON_LIMIT`."""
     try:
         raw = request.read_body(JSON_LIMIT)
     except BodyTooLarge:
-        raise BadRequest("Invalid JSON body") from None
+        raise PayloadTooLarge("JSON body exceeds 64 KiB", code="TOO_LARGE") from None
     if not raw.strip():
         return {}
     try:

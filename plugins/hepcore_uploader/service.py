@@ -199,9 +199,9 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                   "Set alias, favourite or link target", auth=auth, doc=Doc(
                       params=(docs.CONTENT_ID,), body=docs.ITEM_PATCH_BODY,
                       replies=(Reply(200, "The updated item", {JSON: docs.ok(ref("Item"))}),),
-                      errors=(400, 403, 404, 409), tags=(docs.TAG_MANAGE,),
+                      errors=(400, 403, 404, 409, 413), tags=(docs.TAG_MANAGE,),
                       description="403 also answers an alias over 32 characters; 409 a"
-                                  " taken alias.")),
+                                  " taken alias; 413 a body over 64 KiB.")),
             Route(("DELETE",), "/api/v1/uploads/{content_id}", self.api_delete,
                   "upload_delete", "Delete an upload or link", auth=auth, doc=Doc(
                       params=(docs.CONTENT_ID,),
@@ -213,10 +213,11 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                       body=docs.SHORTEN_BODY,
                       replies=(Reply(200, "The shortlink's ID and URL (no envelope)",
                                      {JSON: ref("UploadResult")}), docs.RETRY_AFTER),
-                      errors=(400, 403, 409, 500), tags=(docs.TAG_MANAGE,),
+                      errors=(400, 403, 409, 413, 500), tags=(docs.TAG_MANAGE,),
                       description="403 also answers while uploads are paused (`MAINTENANCE`)"
                                   " and for an alias over 32 characters; 409 a taken alias;"
-                                  " 500 when the database fails, and nothing is kept.")),
+                                  " 413 a body over 64 KiB; 500 when the database fails,"
+                                  " and nothing is kept.")),
             Route(("GET",), "/api/v1/sharex", self.api_sharex, "sharex",
                   "A ShareX custom uploader (.sxcu) for this token", auth=auth, doc=Doc(
                       replies=(Reply(200, "A .sxcu file carrying the calling token",
