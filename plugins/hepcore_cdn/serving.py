@@ -57,6 +57,13 @@ def empty(status: int, headers: list[tuple[str, str]] | None = None) -> Response
     return Response(status, [*(headers or []), *extra, ("Content-Length", "0")], None)
 
 
+def is_file_path(upload_id: str, filename: str) -> bool:
+    """Whether ``/<upload_id>/<filename>`` is a file URL (8.1): a lowercase UUID,
+    then a filename with something besides slashes (``/<id>//`` has none, as a
+    router that squeezes repeated slashes would find)."""
+    return bool(UUID_RE.match(upload_id)) and bool(filename.strip("/"))
+
+
 def placeholder_svg(host: str) -> bytes:
     """The 800x400 "not rescued yet" image (8.3); ``host`` is escaped."""
     lines = [("404", 150, 72, "bold"), ("Original URL not found in CDN", 215, 28, "bold"),
@@ -90,9 +97,9 @@ class ServingRoutes:
         file_params = (
             Param("upload_id", "path", {"type": "string", "pattern": UUID_PATTERN},
                   description="the upload's id, a lowercase UUID; anything else is a 404"),
-            Param("filename", "path", {"type": "string", "minLength": 1},
-                  description="any non-empty name (it may hold slashes); ignored for the"
-                              " lookup"))
+            Param("filename", "path", {"type": "string", "pattern": "[^/]"},
+                  description="any name with a character besides `/` (it may hold"
+                              " slashes); ignored for the lookup"))
         return [
             Route(("GET",), "/up", self.up, "up", "Health check", inline=True, doc=Doc(
                 replies=(Reply(200, "Up", {"text/html": {"type": "string"}}), INTERNAL),
@@ -164,8 +171,8 @@ class ServingRoutes:
         return self.storage.public_url(key)
 
     def serve_file(self, request: Request) -> Response:
-        upload_id, filename = request.params["upload_id"], request.params["filename"]
-        if not UUID_RE.match(upload_id) or not filename:
+        upload_id = request.params["upload_id"]
+        if not is_file_path(upload_id, request.params["filename"]):
             return empty(404)
         upload = self.uploads.get(upload_id)
         if upload is None:
@@ -190,7 +197,7 @@ class ServingRoutes:
         return served.response
 
     def preflight(self, request: Request) -> Response:
-        if not UUID_RE.match(request.params["upload_id"]) or not request.params["filename"]:
+        if not is_file_path(request.params["upload_id"], request.params["filename"]):
             return empty(404)
         return empty(204, PREFLIGHT)
 

@@ -118,6 +118,20 @@ def test_malformed_paths_are_empty_404s(client: falcon.testing.TestClient, path:
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def test_an_empty_filename_is_an_empty_404(client: falcon.testing.TestClient,
+                                           auth: dict[str, str]) -> None:
+    """8.1: a non-empty filename must follow the id; slashes alone are none, for
+    an upload that exists too, and the preflight answers them as ``/<id>/``."""
+    item = upload(client, auth, "real.txt", b"abc").json
+    for tail in ("/", "//", "///"):
+        path = f"/{item['id']}{tail}"
+        for method in ("GET", "HEAD", "OPTIONS"):
+            r = client.simulate_request(method, path)
+            assert (r.status_code, r.content) == (404, b""), (method, path)
+            assert "Access-Control-Allow-Origin" not in r.headers, (method, path)
+    assert client.simulate_get(f"/{item['id']}//real.txt").content == b"abc"
+
+
 def test_other_methods_on_file_paths(client: falcon.testing.TestClient,
                                      auth: dict[str, str]) -> None:
     item = upload(client, auth, "a.txt", b"x").json
