@@ -139,7 +139,8 @@ class ApiRoutes:
                                {JSON: ref("Deleted")}), *API_REPLIES),
                 errors=(404,),
                 description="404 `Not found` when the id is missing, malformed or another"
-                            " account's.",
+                            " account's (checked first); 400 `Invalid JSON body` for a"
+                            " malformed JSON body, and nothing is deleted.",
                 tags=("uploads",))),
             (("DELETE",), "/api/v4/uploads/batch", self.api_delete_batch, "delete_batch",
              "Delete several uploads", Doc(
@@ -164,6 +165,8 @@ class ApiRoutes:
             (("POST",), "/api/v4/revoke", self.api_revoke, "revoke", "Revoke this key", Doc(
                 replies=(Reply(200, "The key is revoked; it gets 401 from now on",
                                {JSON: ref("Revoked")}), *API_REPLIES),
+                description="400 `Invalid JSON body` for a malformed JSON body, and the key"
+                            " stays valid.",
                 tags=("account",))),
         ]
         routes: list[Route] = []

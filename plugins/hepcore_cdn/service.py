@@ -360,12 +360,12 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     # --- PATCH /api/v4/uploads/:id/rename -----------------------------------
 
     def api_rename(self, request: Request) -> Response:
+        """6.5 in order: auth, the id (404), then the body (400) and the rename."""
         actor = self.admit(request)
-        params = read_params(request)
         upload = self.uploads.own(actor.account.id, request.params["upload_id"])
         if upload is None:
             raise NotFound("Upload not found")
-        value = string_param(params, "filename")
+        value = string_param(read_params(request), "filename")
         if value is None or not value.strip():
             raise BadRequest("Missing filename parameter")
         new_name = renamed(upload.filename, sanitize(value))
@@ -381,11 +381,15 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     # --- DELETE /api/v4/upload/:id and /api/v4/uploads/batch -----------------
 
     def api_delete(self, request: Request) -> Response:
+        """6.6, in rename's order (6.5): auth, the id (404), then the body. Its
+        parameters are unused, but a body :func:`read_params` refuses (malformed
+        JSON, section 3) is its 400 and nothing is deleted."""
         actor = self.admit(request)
         upload_id = request.params["upload_id"].removesuffix(".json")
         upload = self.uploads.own(actor.account.id, upload_id)
         if upload is None:
             raise NotFound("Not found")
+        read_params(request)
         self.remove([upload])
         return Response.json({"id": upload.id, "deleted": True})
 
@@ -411,7 +415,10 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     # --- POST /api/v4/revoke ------------------------------------------------
 
     def api_revoke(self, request: Request) -> Response:
+        """6.8. The body's parameters are unused, but a body :func:`read_params`
+        refuses (malformed JSON, section 3) is its 400 and the key stays valid."""
         actor = self.admit(request)
+        read_params(request)
         assert actor.key is not None
         self.runtime.keys.revoke(actor.key.id)
         return Response.json({"success": True, "owner_email": actor.account.email,

@@ -147,6 +147,18 @@ def test_revoke_revokes_the_key_used(client: falcon.testing.TestClient, runtime:
     assert record is not None and record.status == "revoked" and record.revoked_at is not None
 
 
+def test_revoke_with_malformed_json_revokes_nothing(client: falcon.testing.TestClient,
+                                                    runtime: Runtime, key: str) -> None:
+    """Section 3 (C5): a malformed JSON body is 400 and the key keeps working."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for raw in (b"{bad", b"\xff\xfe", b"[" * 100_000):
+        r = client.simulate_post("/api/v4/revoke", body=raw, headers=headers)
+        assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"}), raw
+    assert me(client, f"Bearer {key}").status_code == 200
+    record = runtime.keys.lookup("cdn", key)
+    assert record is not None and record.status != "revoked" and record.revoked_at is None
+
+
 # --- keys (upstream ApiKey model tests) ------------------------------------
 
 

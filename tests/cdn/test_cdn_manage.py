@@ -117,6 +117,24 @@ def test_invalid_json_and_wrong_types(client: falcon.testing.TestClient,
     assert (r.status_code, r.json) == (400, {"error": "Missing filename parameter"})
 
 
+def test_rename_looks_up_the_id_before_the_body(client: falcon.testing.TestClient,
+                                                runtime: Runtime, auth: dict[str, str],
+                                                other_auth: dict[str, str]) -> None:
+    """6.5 step 2 before step 3: an id that is not the caller's is 404 whatever
+    the body, and a body too large to read is not read for it."""
+    item = make(client, auth)
+    json_auth = {**other_auth, "Content-Type": "application/json"}
+    for body in (b"{bad", b"{" * (2 * 1024 * 1024)):
+        for upload_id in ("not-a-uuid", UNKNOWN, item["id"]):
+            r = client.simulate_patch(f"/api/v4/uploads/{upload_id}/rename", body=body,
+                                      headers=json_auth)
+            assert (r.status_code, r.json) == (404, {"error": "Upload not found"}), upload_id
+    r = client.simulate_patch(f"/api/v4/uploads/{item['id']}/rename", body=b"{bad",
+                              headers={**auth, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"})
+    assert rows(runtime)[0]["filename"] == "before.png"
+
+
 # --- delete ----------------------------------------------------------------------
 
 
@@ -143,6 +161,28 @@ def test_delete_of_someone_elses_or_malformed(client: falcon.testing.TestClient,
         r = client.simulate_delete(f"/api/v4/upload/{upload_id}", headers=other_auth)
         assert (r.status_code, r.json) == (404, {"error": "Not found"})
     assert len(rows(runtime)) == 1
+
+
+def test_delete_with_malformed_json_deletes_nothing(client: falcon.testing.TestClient,
+                                                    runtime: Runtime, account: Account,
+                                                    auth: dict[str, str],
+                                                    other_auth: dict[str, str]) -> None:
+    """Section 3 (C5), after the id lookup as in rename (6.5): a malformed JSON
+    body is 400 for one's own upload, and another account's id stays a 404."""
+    item = make(client, auth, "a.txt", b"12345")
+    for raw in (b"{bad", b"\xff\xfe", b'{"a": 1}}', b"[" * 100_000):
+        r = client.simulate_delete(f"/api/v4/upload/{item['id']}", body=raw,
+                                   headers={**auth, "Content-Type": "application/json"})
+        assert (r.status_code, r.json) == (400, {"error": "Invalid JSON body"}), raw
+    r = client.simulate_delete(f"/api/v4/upload/{item['id']}", body=b"{bad",
+                               headers={**other_auth, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (404, {"error": "Not found"})
+    assert [row["id"] for row in rows(runtime)] == [item["id"]]
+    assert usage(runtime, account.id) == (5, 1)
+    assert client.simulate_get(path_of(item["url"])).content == b"12345"
+    r = client.simulate_delete(f"/api/v4/upload/{item['id']}", body=b"{}",
+                               headers={**auth, "Content-Type": "application/json"})
+    assert (r.status_code, r.json) == (200, {"id": item["id"], "deleted": True})
 
 
 # --- batch delete ------------------------------------------------------------------
