@@ -12,7 +12,7 @@ from hepcore.clock import Clock
 from hepcore.db import Database
 from hepcore.storage import ObjectWriter, Storage
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def new_writer(storage: Storage, max_size: int | None) -> ObjectWriter:

@@ -132,6 +132,16 @@ def test_an_empty_filename_is_an_empty_404(client: falcon.testing.TestClient,
     assert client.simulate_get(f"/{item['id']}//real.txt").content == b"abc"
 
 
+def test_an_id_with_a_trailing_newline_is_malformed(client: falcon.testing.TestClient,
+                                                    auth: dict[str, str]) -> None:
+    """A malformed id is a plain 404, without the CORS header of a missing one."""
+    item = upload(client, auth, "real.txt", b"abc").json
+    for method in ("GET", "OPTIONS"):
+        r = client.simulate_request(method, f"/{item['id']}%0A/real.txt")
+        assert (r.status_code, r.content) == (404, b""), method
+        assert "Access-Control-Allow-Origin" not in r.headers, method
+
+
 def test_other_methods_on_file_paths(client: falcon.testing.TestClient,
                                      auth: dict[str, str]) -> None:
     item = upload(client, auth, "a.txt", b"x").json
