@@ -134,8 +134,9 @@ def test_init_creates_config_secret_and_database(tmp_path: Path) -> None:
 def test_accounts_create_list_show(data: Path) -> None:
     fails(data, "accounts", "create", "alice", code=1,
           message="hepcore: error: an account named 'alice' already exists")
-    fails(data, "accounts", "create", "bad name!", code=1,
-          message="hepcore: error: account name must be 1-64 characters")
+    for bad in ("bad name!", "trailing\n"):
+        fails(data, "accounts", "create", bad, code=1,
+              message="hepcore: error: account name must be 1-64 characters")
 
     lines = ok(data, "accounts", "list").splitlines()
     alice = next(line.split("\t") for line in lines if line.startswith("alice\t"))

@@ -80,7 +80,7 @@ class AccountStore:
     def create(self, name: str, *, plan: str = "free", email: str | None = None,
                status: str = "active", settings: dict[str, Any] | None = None) -> Account:
         """Create an account; raises :class:`ConfigError` for a bad or taken name."""
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ConfigError(
                 "account name must be 1-64 characters of letters, digits, '.', '_' or '-'"
                 " and start with a letter or digit"

@@ -35,7 +35,7 @@ HEAD_BYTES = 4096
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid object key, else raise :class:`ValueError`."""
-    if len(key) > 1024 or not KEY_RE.match(key) or ".." in key.split("/"):
+    if len(key) > 1024 or not KEY_RE.fullmatch(key) or ".." in key.split("/"):
         raise ValueError(f"invalid storage key {key!r}")
     return key
 

@@ -37,7 +37,7 @@ __all__ = [
     "TokenVerifierContract",
 ]
 
-INVALID_KEYS = ("", "..", "../x", "a/../b", "/abs", "a//b", "a/")
+INVALID_KEYS = ("", "..", "../x", "a/../b", "/abs", "a//b", "a/", "a/b\n")
 
 
 def read_all(stream: BinaryIO, block: int = 7) -> bytes:
