@@ -184,13 +184,7 @@ class KeyStore:
             if fmt.replace_on_create:
                 self._revoke_where(conn, "account_id = ? AND service = ? AND status = 'active'",
                                    (account_id, service))
-            limit = fmt.max_active(account)
-            if limit is not None:
-                (active,) = conn.execute(
-                    "SELECT count(*) FROM api_keys WHERE account_id = ? AND service = ?"
-                    " AND status = 'active'", (account_id, service)).fetchone()
-                if active >= limit:
-                    raise ConfigError(fmt.limit_message)
+            self._check_room(conn, fmt, account)
             token = fmt.generate()
             key_id = "key_" + random_string(16, ALNUM)
             conn.execute(
@@ -267,8 +261,24 @@ class KeyStore:
             key = self.get(key_id)
             if key.status == "revoked":
                 raise ConfigError("a revoked key cannot be re-enabled")
+            if status == "active" and key.status != "active":
+                self._check_room(conn, self.format(key.service),
+                                 self.accounts.get(key.account_id))
             conn.execute("UPDATE api_keys SET status = ? WHERE id = ?", (status, key_id))
         return self.get(key_id)
+
+    @staticmethod
+    def _check_room(conn: sqlite3.Connection, fmt: KeyFormat, account: Account) -> None:
+        """:class:`ConfigError` when ``account`` already has as many active keys of
+        ``fmt``'s service as it may (call inside the write that adds one)."""
+        limit = fmt.max_active(account)
+        if limit is None:
+            return
+        (active,) = conn.execute(
+            "SELECT count(*) FROM api_keys WHERE account_id = ? AND service = ?"
+            " AND status = 'active'", (account.id, fmt.service)).fetchone()
+        if active >= limit:
+            raise ConfigError(fmt.limit_message)
 
     def revoke(self, key_id: str) -> KeyRecord:
         with self.db.write() as conn:

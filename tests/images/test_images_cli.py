@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -85,6 +86,39 @@ def test_keys_audit_role_and_ban(data: Path, monkeypatch: pytest.MonkeyPatch) ->
                                       "error": "Your account is banned."}
     hepcore(data, "images", "unban", "carol")
     assert me(data, keys[0]).status_code == 200
+
+
+def test_enabling_a_key_is_held_to_the_active_key_limit(data: Path) -> None:
+    """F14: the limit cannot be passed by disabling a key, issuing another in
+    its place and enabling the first again."""
+    hepcore(data, "accounts", "create", "dave")
+
+    def dave_key() -> str:
+        out = hepcore(data, "keys", "create", "--service", "images", "--account", "dave")
+        return out.stdout.strip().splitlines()[-1]
+
+    keys = [dave_key() for _ in range(10)]
+
+    def dave_keys() -> list[dict[str, Any]]:
+        listed = json.loads(hepcore(data, "keys", "list", "--service", "images",
+                                    "--json").stdout)
+        dave = next(k["account_id"] for k in listed if k["display"] == keys[0][:8])
+        return [k for k in listed if k["account_id"] == dave]
+
+    listed = dave_keys()
+    assert [k["display"] for k in listed] == [k[:8] for k in keys]
+    hepcore(data, "keys", "disable", listed[0]["id"])
+    replacement = dave_key()
+    refused = hepcore(data, "keys", "enable", listed[0]["id"], ok=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("hepcore: error: Key limit reached: an account can have at"
+                                      " most 10 active keys. Revoke one first.")
+    assert me(data, keys[0]).status_code == 401
+    assert me(data, replacement).status_code == 200
+    hepcore(data, "keys", "revoke", listed[1]["id"])
+    hepcore(data, "keys", "enable", listed[0]["id"])
+    assert me(data, keys[0]).status_code == 200
+    assert [k["status"] for k in dave_keys()].count("active") == 10
 
 
 def test_upload_tag_list_delete_purge(data: Path, tmp_path: Path) -> None:
