@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import time
@@ -16,6 +17,11 @@ system_clock: Clock = time.time
 URLSAFE = string.ascii_letters + string.digits + "_-"
 ALNUM = string.ascii_letters + string.digits
 LOWER_HEX = "0123456789abcdef"
+# A date, or a date and time with an optional UTC offset, in ISO-8601's
+# extended form. datetime.fromisoformat alone also takes whitespace and NULs
+# after the value, a dot without digits and offsets with seconds.
+_ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+                     r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?")
 
 
 def random_string(length: int, alphabet: str = URLSAFE) -> str:
@@ -45,12 +51,15 @@ def iso_s(ts: float) -> str:
 
 
 def parse_iso_datetime(value: str) -> datetime:
-    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC) to an
-    aware ``datetime`` (digits past the microsecond are dropped).
+    """Parse an ISO-8601 timestamp (``2026-01-31``, ``2026-01-31T12:00``, seconds
+    and fractions optional, ``Z`` or an offset; naive means UTC) to an aware
+    ``datetime`` (digits past the microsecond are dropped).
 
-    Raises :class:`ValueError` for anything else.
+    Raises :class:`ValueError` for anything else, surrounding whitespace included.
     """
-    text = value.strip()
+    if not _ISO_RE.fullmatch(value):
+        raise ValueError(f"not an ISO-8601 timestamp: {value!r}")
+    text = value
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     dt = datetime.fromisoformat(text)

@@ -241,7 +241,12 @@ def test_list_before_next_to_a_cursor(client: falcon.testing.TestClient, key: st
         assert [u["filename"] for u in page["uploads"]] == expected, before
 
 
-@pytest.mark.parametrize("value", ["yesterday", "", "2026-13-01T00:00:00Z", "1e400"])
+@pytest.mark.parametrize("value", [
+    "yesterday", "", "2026-13-01T00:00:00Z", "1e400",
+    # Python's datetime.fromisoformat takes each of these.
+    "2026-05-28T20:26:40.878Z\x00", "2026-05-28T20:26:40.878Z ", " 2026-05-28",
+    "2026-05-28T20:26:40.878Z\u00a0", "2026-05-28T20:26:40.Z", "2026-05-28Z",
+    "2026-05-28T20:26:40+00:00:00.5", "20260528T202640Z", "2026-W22-4"])
 def test_list_bad_before(client: falcon.testing.TestClient, key: str, value: str) -> None:
     r = client.simulate_get("/api/v1/uploads", params={"before": value}, headers=auth(key))
     assert err(r) == (400, {"ok": False, "code": "bad_request",
