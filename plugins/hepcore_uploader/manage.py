@@ -16,10 +16,10 @@ from hepcore.errors import (
     BadRequest,
     BodyTooLarge,
     Conflict,
-    PayloadTooLarge,
     CredentialRevoked,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
 )
 from hepcore.http import Request, Response, is_text, parse_json
