@@ -24,7 +24,7 @@ from .asgi import AsyncServiceResource, AsyncServiceSink
 from .mounts import Mount, MountRouter
 from .ops import add_ops_routes
 from .shell import error_serializer
-from .wsgi import ServiceResource, ServiceSink
+from .wsgi import ServiceResource, ServiceSink, drain_after
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -38,7 +38,9 @@ ASGI_THREADS = 64
 
 class App(falcon.App[falcon.Request, falcon.Response]):
     """``falcon.App`` sending file bodies in 1 MiB blocks where ``sendfile`` is not
-    used, with the status lines uvicorn sends for :class:`AsgiApp`."""
+    used, with the status lines uvicorn sends for :class:`AsgiApp`. Under
+    gunicorn, what a response leaves unread of the request body is read once
+    the response is out (:func:`~hepcore.web.wsgi.drain_after`)."""
 
     _STREAM_BLOCK_SIZE = STREAM_BLOCK
 
@@ -46,7 +48,10 @@ class App(falcon.App[falcon.Request, falcon.Response]):
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(_ASGI_STATUS_LINES.get(status, status), headers, exc_info)
 
-        return super().__call__(env, respond)
+        result = super().__call__(env, respond)
+        if env.get("CONTENT_LENGTH") or env.get("HTTP_TRANSFER_ENCODING"):
+            return drain_after(env, result)
+        return result
 
 
 class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
