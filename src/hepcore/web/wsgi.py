@@ -90,8 +90,8 @@ def drain_after(env: dict[str, Any], result: Iterable[bytes]) -> Iterable[bytes]
     Bounds: a ``Content-Length`` body with more than ``DRAIN_MAX_BYTES``
     (256 MiB) left is not read at all (gunicorn closes the connection as
     before); a chunked one is read up to 256 MiB. Each read waits at most
-    ``DRAIN_STALL`` (5 s) for the client's next bytes, and the whole drain
-    takes at most ``DRAIN_TIME`` (30 s). A drain that stops short of the end
+    ``DRAIN_STALL`` (5 s) for the client's next bytes, and the drain ends at
+    most ``DRAIN_TIME`` (30 s) after its first bytes arrive. A drain that stops short of the end
     of the body shuts the socket down (the answer has been sent) so that
     gunicorn closes it at once; the socket's own timeout is restored.
     """
@@ -151,25 +151,32 @@ def discard_body(stream: Any, sock: socket.socket, left: int | None) -> bool:
     except OSError:
         return False
     budget = DRAIN_MAX_BYTES if left is None else left
-    watchdog = _Watchdog(sock)
+    # Started on the first byte: most drains find the body at its end at once
+    # (a chunked upload read up to its closing boundary, say), and those should
+    # not cost a thread. That first read asks for one byte, because one read
+    # of the body's stream returns only once it has all it asked for.
+    watchdog: _Watchdog | None = None
     ended = False
     try:
-        while budget > 0 and not watchdog.fired:
-            data = stream.read(min(_DRAIN_BLOCK, budget))
+        while budget > 0 and not (watchdog is not None and watchdog.fired):
+            data = stream.read(1 if watchdog is None else min(_DRAIN_BLOCK, budget))
             if not data:
                 # The body ended, or was read elsewhere, or the client went
                 # away: gunicorn's own end-of-request check tells which.
                 ended = True
                 break
+            if watchdog is None:
+                watchdog = _Watchdog(sock)
             budget -= len(data)
         else:
             # All of a Content-Length body; a chunked one must end right here.
-            ended = not watchdog.fired and (left is not None or not stream.read(1))
+            ended = left is not None or not stream.read(1)
     except Exception:  # noqa: BLE001 - a stall (socket timeout), a bad chunk, a reset
         ended = False
     finally:
-        watchdog.stop()
-    if watchdog.fired:
+        if watchdog is not None:
+            watchdog.stop()
+    if watchdog is not None and watchdog.fired:
         ended = False
     if not ended:
         _shut(sock)
