@@ -26,6 +26,7 @@ from hepcore.errors import BodyTooLarge, ClientDisconnected, MalformedBody, Stor
 from hepcore.http import Request, Response
 from hepcore.inspection import UploadCandidate
 from hepcore.multipart import FormReader, boundary_of, header_text
+from hepcore.pending import PendingRecordFailed
 from hepcore.storage import HEAD_BYTES
 from hepcore.tokens import Actor
 
@@ -127,6 +128,15 @@ class UploadPipeline:
         def image_url(self, base: str, filename: str) -> str: ...
 
     def api_upload(self, request: Request) -> Response:
+        """Section 5; a database failure at any step is ``db_failed`` (nothing is
+        kept: each step undoes its own writes before the error leaves it)."""
+        try:
+            return self._upload(request)
+        except sqlite3.Error:
+            log.exception("database failure during an upload")
+            raise ImagesDbFailed() from None
+
+    def _upload(self, request: Request) -> Response:
         actor = self.authenticate_upload(request)  # steps 1-2
         if request.media_type != "multipart/form-data":  # step 3
             raise ImagesBadRequest(EXPECTED_MULTIPART)
@@ -257,6 +267,9 @@ class UploadPipeline:
                 raise ImagesProcessingFailed() from None
             try:
                 stored = self.runtime.pending.commit(writer, key)
+            except PendingRecordFailed:
+                log.exception("cannot record the upload's bytes as pending")
+                raise ImagesDbFailed() from None
             except (StorageError, OSError):
                 log.exception("storage commit failed")
                 raise ImagesStorageFailed() from None

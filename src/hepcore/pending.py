@@ -55,6 +55,10 @@ class PendingSwept(StorageError):
     """The record was swept before the row committed: the bytes may be gone."""
 
 
+class PendingRecordFailed(StorageError):
+    """The database would not take the record, so the bytes were not committed."""
+
+
 class PendingObjects:
     """The journal of one host (its database, its storage backend)."""
 
@@ -68,7 +72,9 @@ class PendingObjects:
 
         The record is committed before the bytes are visible. If the commit
         fails the record goes too and :class:`~hepcore.errors.StorageError`
-        propagates (also when ``key`` is already pending). The caller must
+        propagates (also when ``key`` is already pending); when the database
+        refuses the record, that is :class:`PendingRecordFailed`, and nothing
+        was written. The caller must
         then :meth:`settle` the key in the transaction that commits its row,
         or :meth:`discard` it.
         """
@@ -81,7 +87,7 @@ class PendingObjects:
             raise StorageError(f"object {key!r} is already being written") from None
         except sqlite3.Error as exc:
             writer.abort()
-            raise StorageError(f"cannot record the pending object: {exc}") from exc
+            raise PendingRecordFailed(f"cannot record the pending object: {exc}") from exc
         try:
             return writer.commit(key)
         except BaseException:

@@ -116,6 +116,29 @@ def test_database_failure(client: falcon.testing.TestClient, runtime: Runtime, a
     assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 1
 
 
+@pytest.mark.parametrize(("table", "event"), [
+    ("api_keys", "UPDATE"),          # the key's use, counted on admission
+    ("rate_hits", "INSERT"),         # the upload rate limit
+    ("pending_objects", "INSERT"),   # the record made before the bytes land
+])
+def test_database_failure_before_the_row(client: falcon.testing.TestClient, runtime: Runtime,
+                                         account: Any, upload: Upload, table: str,
+                                         event: str) -> None:
+    """A database that fails at any step of an upload answers ``db_failed``, as at
+    the row's commit, not a generic 500 or ``storage_failed``; nothing is kept."""
+    webhook(runtime, account.id)
+    # The statement fails as a locked or broken database makes it fail: with
+    # sqlite3.OperationalError (a trigger's RAISE would be an IntegrityError).
+    runtime.db.execute(f"CREATE TRIGGER fail BEFORE {event} ON {table}"
+                       " BEGIN SELECT database_unavailable(); END")
+    data = image_bytes("PNG", (50, 50))
+    assert err(upload(data)) == DB_FAILED
+    assert_nothing_left(runtime)
+    runtime.db.execute("DROP TRIGGER fail")
+    ok = upload(data)
+    assert ok.status_code == 200 and "duplicate" not in ok.json
+
+
 # --- moderation (section 11) --------------------------------------------------------------
 
 
