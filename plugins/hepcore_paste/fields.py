@@ -52,7 +52,8 @@ def read_json_object(request: Request, cap: int) -> dict[str, Any]:
 def field(data: dict[str, Any], name: str, kind: type, label: str, *,
           nullable: bool = False) -> Any:
     """``data[name]``: :data:`UNSET` when absent, else checked against ``kind``
-    (400 ``<name> must be a <label>``); ``None`` only when ``nullable``."""
+    (400 ``<name> must be a <label>``, or ``<name> must be valid UTF-8`` for a
+    string holding a lone surrogate); ``None`` only when ``nullable``."""
     if name not in data:
         return UNSET
     value = data[name]
@@ -61,8 +62,12 @@ def field(data: dict[str, Any], name: str, kind: type, label: str, *,
             return None
         raise BadRequest(f"{name} must be a {label}")
     ok = isinstance(value, bool) if kind is bool else isinstance(value, kind)
-    if not ok or (kind is str and name != "content" and not is_text(value)):
+    if not ok:
         raise BadRequest(f"{name} must be a {label}")
+    if kind is str and name != "content" and not is_text(value):
+        # A lone surrogate, which JSON can spell (\ud800): a string, but not text.
+        # Content gets its own message later (step 8).
+        raise BadRequest(f"{name} must be valid UTF-8")
     return value
 
 

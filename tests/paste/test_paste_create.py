@@ -111,7 +111,8 @@ def test_explicit_language_is_kept_and_detection_runs_otherwise(client, runtime,
     ({"content": "x", "visibility": "Public"}, "Invalid visibility"),
     ({"content": "x", "visibility": "private"}, "Sign in to create private pastes"),
     ('{"content": "\\ud800 lone surrogate"}', "Paste content must be valid UTF-8"),
-    ('{"content": "x", "title": "\\udfff"}', "title must be a string"),
+    ('{"content": "x", "title": "\\udfff"}', "title must be valid UTF-8"),
+    ('{"content": "x", "language": "py\\ud800"}', "language must be valid UTF-8"),
 ])
 def test_bad_requests(client, runtime, key, body, message) -> None:
     r = create(client, body, key)
