@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import subprocess
@@ -46,7 +47,7 @@ from hepcore.errors import (
 )
 from hepcore.plugins import make_plugin_manager
 from hepcore.testing import FakeClock
-from hepcore.web import create_app
+from hepcore.web import create_app, prepare_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -560,9 +561,30 @@ def test_embedding_example(rt_factory, app_kind: str) -> None:
 def test_embedding_get_app_reads_hepcore_data(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEPCORE_DATA", str(tmp_path / "env-data"))
+    built: list[Runtime] = []
+
+    def build(config: Config) -> Runtime:
+        built.append(build_runtime(config))
+        return built[-1]
+
+    monkeypatch.setattr(hepcore, "build_runtime", build)
+    access = logging.getLogger("hepcore.access")
+    # prepare_serving sets the access log up as in a served worker; undone after.
+    monkeypatch.setattr(access, "handlers", [])
+    monkeypatch.setattr(access, "level", access.level)
+    monkeypatch.setattr(access, "propagate", access.propagate)
     app = embed_app.get_app()
-    assert falcon.testing.TestClient(app).simulate_get("/").json == {"uploads": 0}
-    assert (tmp_path / "env-data" / "hepcore.db").exists()
+    try:
+        assert falcon.testing.TestClient(app).simulate_get("/").json == {"uploads": 0}
+        assert (tmp_path / "env-data" / "hepcore.db").exists()
+        assert built[0].jobs._started  # prepare_serving ran: jobs started in this process
+    finally:
+        built[0].close()
+
+
+def test_prepare_serving_needs_the_runtime_of_a_plain_falcon_app(runtime: Runtime) -> None:
+    with pytest.raises(TypeError, match=r"prepare_serving\(app, runtime\)"):
+        prepare_serving(falcon.App())
 
 
 

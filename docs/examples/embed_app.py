@@ -6,7 +6,7 @@ import falcon
 import falcon.asgi
 
 import hepcore
-from hepcore.web import AsgiApp, add_service
+from hepcore.web import AsgiApp, add_service, prepare_serving
 
 
 class Home:
@@ -33,5 +33,12 @@ def create_app(runtime: hepcore.Runtime, asgi: bool = False) -> falcon.App:
 
 
 def get_app(asgi: bool = False) -> falcon.App:
-    """What a server loads: the configuration from ``$HEPCORE_DATA``."""
-    return create_app(hepcore.build_runtime(hepcore.load_config()), asgi=asgi)
+    """What a server loads: the configuration from ``$HEPCORE_DATA``; metrics,
+    the access log and background jobs set up in this worker."""
+    runtime = hepcore.build_runtime(hepcore.load_config())
+    return prepare_serving(create_app(runtime, asgi=asgi), runtime)
+
+
+def get_asgi_app() -> falcon.asgi.App:
+    """The ASGI app, for servers that call a factory without arguments."""
+    return get_app(asgi=True)

@@ -11,7 +11,7 @@ import falcon
 
 import hepcore
 from hepcore.config import Config, load_config
-from hepcore.web.entry import prepare_serving
+from hepcore.web import prepare_serving
 
 
 def create_app(config: Config, asgi: bool = False) -> falcon.App:

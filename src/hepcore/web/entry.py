@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 
 def default_factory(asgi: bool = False) -> Any:
@@ -20,14 +23,25 @@ def default_factory(asgi: bool = False) -> Any:
     return prepare_serving(create_app(load_config(), asgi=asgi))
 
 
-def prepare_serving(app: Any) -> Any:
-    """Make an app from ``create_app`` ready to serve in this process: metrics
-    shared between workers, the access log on stdout, background jobs started.
-    Call it in each worker (an app factory does); returns ``app``."""
+def prepare_serving(app: Any, runtime: Runtime | None = None) -> Any:
+    """Make ``app`` ready to serve in this process: metrics shared between
+    workers, the access log on stdout, background jobs started. Call it in
+    each worker, from the app factory a server loads; returns ``app``.
+
+    ``runtime`` is the app's runtime: by default ``app.hepcore``, which
+    :func:`~hepcore.web.create_app` sets; pass it for your own ``falcon.App``
+    built with :func:`~hepcore.web.add_service`, which cannot carry it.
+    ``hepcore serve --factory`` does not call this for you.
+    """
     from ..observe import prepare_worker
 
-    prepare_worker(access_log_stream=app.hepcore.config.access_log)
-    app.hepcore.jobs.start()
+    if runtime is None:
+        runtime = getattr(app, "hepcore", None)
+        if runtime is None:
+            raise TypeError("prepare_serving() needs the runtime of an app not made by"
+                            " create_app(): prepare_serving(app, runtime)")
+    prepare_worker(access_log_stream=runtime.config.access_log)
+    runtime.jobs.start()
     return app
 
 
