@@ -165,7 +165,8 @@ SNIPPETS_LIST = Doc(
         Param("before", "query", DATE_TIME,
               description="ISO-8601; only pastes created strictly earlier"),
     ),
-    replies=(Reply(200, "The caller's live pastes, newest first", {JSON: ref("SnippetList")}),),
+    replies=(Reply(200, "The caller's live pastes, newest first", {JSON: ref("SnippetList")},
+                   _NO_STORE),),
     errors=(400, 403),
     description="400 `Invalid limit` or `Invalid before`; 401 without a key or sign-in "
                 "(anonymous callers too).",
@@ -181,7 +182,8 @@ SNIPPET_CREATE = Doc(
 
 SNIPPET_GET = Doc(
     params=(PASTE_ID,),
-    replies=(Reply(200, "The paste with its content", {JSON: ref("SnippetContentReply")}),),
+    replies=(Reply(200, "The paste with its content", {JSON: ref("SnippetContentReply")},
+                   _NO_STORE),),
     errors=(403, 404),
     description="404 `Paste not found` for anything not the caller's, missing, expired or "
                 "deleted.",

@@ -95,10 +95,10 @@ class SnippetRoutes:
         pastes = self.pastes.list_live(caller.account.id, limit=limit + 1, before=before)
         more = len(pastes) > limit
         pastes = pastes[:limit]
-        return OkEnvelope.success({
+        return _not_stored(OkEnvelope.success({
             "snippets": [self.snippet_json(request, p) for p in pastes],
             "nextBefore": iso_ms(pastes[-1].created_at) if more else None,
-        })
+        }))
 
     def snippets_create(self, request: Request) -> Response:
         # Section 8: anonymous callers get 401 here even where /api/paste takes them.
@@ -117,7 +117,7 @@ class SnippetRoutes:
             log.error("bytes missing for paste %s", paste.id)
             raise NotFound("Paste not found") from None
         data["content"] = content.decode("utf-8", "replace")
-        return OkEnvelope.success(data)
+        return _not_stored(OkEnvelope.success(data))
 
     def snippets_delete(self, request: Request) -> Response:
         caller = self.admit(request, limited=False, allow_anonymous=False)
@@ -221,3 +221,10 @@ def owned(caller: Caller, paste: Paste | None) -> Paste:
     if paste is None or caller.account is None or paste.account_id != caller.account.id:
         raise NotFound("Paste not found")
     return paste
+
+
+def _not_stored(response: Response) -> Response:
+    """An account's pastes, private ones included, read with a key or a session
+    cookie: no cache may keep them (as the reads of a private paste)."""
+    response.set_header("Cache-Control", "no-store")
+    return response

@@ -37,6 +37,8 @@ def test_get_adds_content_and_only_the_owner_sees_it(client, runtime, key) -> No
     snippet = new(client, key, content="ünïcode ✓")
     r = client.simulate_get(f"{API}/{snippet['id']}", headers=bearer(key))
     assert r.json["data"]["content"] == "ünïcode ✓" and r.json["data"]["size"] == 13
+    assert r.headers["Cache-Control"] == "no-store"  # no cache keeps an account's pastes
+    assert client.simulate_get(API, headers=bearer(key)).headers["Cache-Control"] == "no-store"
     other = runtime.accounts.create("olga")
     other_key, _ = runtime.keys.create("paste", other.id)
     for method in ("GET", "PATCH", "DELETE"):
