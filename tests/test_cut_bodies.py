@@ -86,3 +86,99 @@ def test_a_body_cut_before_its_last_chunk_stores_nothing(
     last = server.log().rsplit(f'"path":"{path}"', 1)[1]
     assert '"status":400' in last.split("\n", 1)[0]
     assert rows(data) == before
+
+
+# --- multipart: a whole form inside a body that is not whole -------------------------------
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+MULTIPART_ROUTES = [("/upload", "uploader"), ("/img/api/v1/upload", "images"),
+                    ("/cdn/api/v4/upload", "cdn")]
+
+
+def form(tail: bytes = b"--b--\r\n") -> bytes:
+    """A ``file`` part with a PNG, then ``tail`` (by default the closing delimiter)."""
+    return (b'--b\r\nContent-Disposition: form-data; name="file"; filename="dot.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n" + tail)
+
+
+def stored(data: Path) -> tuple[dict[str, int], list[Path]]:
+    with contextlib.closing(sqlite3.connect(data / "hepcore.db")) as db:
+        counts = {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("uploader_items", "images_uploads", "cdn_uploads",
+                                "pending_objects")}
+    files = sorted(p for p in (data / "files").rglob("*") if p.is_file() and ".tmp" not in p.parts)
+    return counts, files
+
+
+@pytest.fixture(scope="module")
+def cdn_auth(host: tuple[RunningServer, Path, dict[str, str]]) -> str:
+    _, data, _ = host
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--data", str(data), "keys", "create", "--service", "cdn",
+                     "--account", "cora", "--label", "cut"]) == 0
+    return "Bearer " + out.getvalue().strip().splitlines()[-1]
+
+
+def authorization(host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: str,
+                  service: str) -> str:
+    return cdn_auth if service == "cdn" else host[2][service]
+
+
+@pytest.mark.parametrize("path,service", MULTIPART_ROUTES)
+def test_a_whole_form_in_a_chunked_body_cut_before_its_last_chunk_stores_nothing(
+        host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: str, path: str,
+        service: str) -> None:
+    server, data, _ = host
+    before = stored(data)
+    cut_off(server, path, f"Authorization: {authorization(host, cdn_auth, service)}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n", form())
+    last = server.log().rsplit(f'"path":"{path}"', 1)[1]
+    assert '"status":400' in last.split("\n", 1)[0]
+    assert stored(data) == before
+
+
+@pytest.mark.parametrize("path,service", MULTIPART_ROUTES)
+def test_a_whole_form_short_of_its_content_length_stores_nothing(
+        host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: str, path: str,
+        service: str) -> None:
+    """The client declares more bytes than it sends, then stops sending."""
+    server, data, _ = host
+    before = stored(data)
+    body = form()
+    hostname, port = server.url.removeprefix("http://").split(":")
+    logged = server.log().count(f'"path":"{path}"')
+    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {hostname}\r\n"
+                     f"Authorization: {authorization(host, cdn_auth, service)}\r\n"
+                     "Content-Type: multipart/form-data; boundary=b\r\n"
+                     f"Content-Length: {len(body) + 50}\r\n\r\n".encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 15
+        while server.log().count(f'"path":"{path}"') == logged:
+            assert time.monotonic() < deadline, server.log()[-2000:]
+            time.sleep(0.05)
+    assert stored(data) == before
+
+
+@pytest.mark.parametrize("path,service", MULTIPART_ROUTES)
+def test_a_form_broken_after_its_file_part_stores_nothing(
+        host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: str, path: str,
+        service: str) -> None:
+    """The file part is whole; what follows is not multipart (no closing delimiter)."""
+    server, data, _ = host
+    before = stored(data)
+    body = form(tail=b"--b\r\nno headers end here")
+    hostname, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n"
+                     f"Authorization: {authorization(host, cdn_auth, service)}\r\n"
+                     "Content-Type: multipart/form-data; boundary=b\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert stored(data) == before

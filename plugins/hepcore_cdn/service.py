@@ -310,7 +310,8 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     def _first_file(self, form: FormReader, max_size: int
                     ) -> tuple[str, str | None, ObjectWriter] | None:
         """Stream the first ``file`` part with a filename into a writer:
-        (sanitised name, declared type, writer). Other parts are skipped."""
+        (sanitised name, declared type, writer). Other parts are skipped; the
+        body is read to its end before this returns."""
         for part in form:
             if part.name != "file" or not part.is_file:
                 continue
@@ -320,6 +321,7 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
             writer = new_writer(self.storage, max_size)
             try:
                 writer.write_all(part.chunks())
+                form.finish()  # the parts after it: only a whole request is stored
             except BaseException:
                 writer.abort()
                 raise

@@ -200,6 +200,7 @@ class UploadPipeline:
             if part.name == "file":
                 for chunk in part.chunks():
                     spool.write(chunk)
+                form.finish()  # the parts after it: only a whole request is processed
                 return None if part.filename is None else header_text(part.filename)
         raise ImagesMissingFile()
 

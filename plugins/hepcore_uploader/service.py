@@ -380,7 +380,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                     chunks = _nonempty_file(part)
                     if chunks is None:
                         continue
-                    return self._store_file(part, chunks, actor, policy)  # U5: the file wins
+                    return self._store_file(form, part, chunks, actor, policy)  # U5: the file wins
                 if part.name == "link" and link is None:
                     # Assigned before it is fed, so that `finally` aborts a value
                     # that spilled to storage and then failed. A later file part
@@ -403,7 +403,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
 
         return LinkValue(open_writer, defer_errors=defer_errors)
 
-    def _store_file(self, part: Part, chunks: Iterator[bytes], actor: Actor,
+    def _store_file(self, form: FormReader, part: Part, chunks: Iterator[bytes], actor: Actor,
                     policy: Policy) -> Item:
         content_type = declared_type(part.content_type)
         if content_type is None:  # guessed from the leading bytes, before the size counts
@@ -413,6 +413,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
             raise BadRequest(TYPE_NOT_ALLOWED)
         with self.storage.writer(max_size=policy.max_file_size) as writer:
             writer.write_all(chunks)
+            form.finish()  # the parts after it: only a whole request is stored
             return self._commit(writer, actor, kind="file", name=part.filename,
                                 content_type=content_type)
 

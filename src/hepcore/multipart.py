@@ -186,6 +186,18 @@ class FormReader:
         except StopIteration:
             raise MalformedBody("multipart body ended early") from None
 
+    def finish(self) -> None:
+        """Read the rest of the body to its end: what is left of the current
+        part, the remaining parts (discarded) and anything after the closing
+        delimiter. Call it before acting on a part read early (committing an
+        upload), so that only a complete request is acted on: raises
+        :class:`MalformedBody` when the body is not one whole multipart body,
+        :class:`BodyTooLarge` past ``body_limit``, and what the body reader
+        raises for a body that ends short of its length
+        (:class:`~hepcore.errors.ClientDisconnected`)."""
+        for _ in self:
+            pass
+
     def __iter__(self) -> Iterator[Part]:
         while True:
             if self._current is not None and not self._current.done:
