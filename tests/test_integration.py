@@ -146,6 +146,9 @@ def _exchange(server: RunningServer, request: bytes) -> bytes:
     ("/uploadCounter", "HTTP/1.2"),  # an unknown minor version is served as HTTP/1.x
     ("http://{host}/uploadCounter", "HTTP/1.1"),  # absolute-form, as sent to a proxy
     ("HTTP://{host}/uploadCounter?x=1", "HTTP/1.0"),
+    ("/uploadCounter#frag", "HTTP/1.1"),  # a fragment is no part of the path
+    ("/uploadCounter#frag?x=1", "HTTP/1.1"),
+    ("/uploadCounter?x=1#frag", "HTTP/1.1"),
 ])
 def test_request_line_variants_are_served(server: RunningServer, target: str,
                                           version: str) -> None:

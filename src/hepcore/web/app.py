@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import falcon
 import falcon.asgi
@@ -66,6 +66,9 @@ class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
                 # Falcon refuses the scope (a bare 500); gunicorn serves such a
                 # request line (HTTP/1.2, say) as HTTP/1.x, and so does this.
                 scope["http_version"] = "1.1"
+            raw_path = scope.get("raw_path")
+            if (raw_path and b"#" in raw_path) or b"#" in scope.get("query_string", b""):
+                _drop_fragment(scope)
             path = scope.get("path") or "/"
             if path[0] != "/":
                 _to_origin_form(scope, path)
@@ -94,6 +97,20 @@ def _to_origin_form(scope: dict[str, Any], path: str) -> None:
         raw = scope.get("raw_path")
         if raw:
             scope["raw_path"] = urlsplit(raw).path or b"/"
+
+
+def _drop_fragment(scope: dict[str, Any]) -> None:
+    """A target with a ``#fragment`` (which clients do not send, but may) as
+    the path and query before it, which is what gunicorn passes to WSGI;
+    uvicorn leaves the fragment in the path, or in the query after a ``?``."""
+    raw_path = scope.get("raw_path") or b""
+    if b"#" in raw_path:  # "/a#f?x": all after the "#" is the fragment, query included
+        raw_path = raw_path.split(b"#", 1)[0] or b"/"
+        scope["raw_path"] = raw_path
+        scope["path"] = unquote(raw_path.decode("latin-1"))
+        scope["query_string"] = b""
+    else:
+        scope["query_string"] = scope["query_string"].split(b"#", 1)[0]
 
 
 def _announces_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
