@@ -845,7 +845,7 @@ def test_target_length_limit_is_2048(client, uploader_token):
 def own_host(host: Callable[..., TestHost]) -> TestHost:
     h = host(public_base_url="https://hep.example",
              options={"serve_base_url": "https://files.example.net",
-                      "own_hosts": ["Short.Example.org"]},
+                      "own_hosts": ["Short.Example.org", "192.0.2.7"]},
              settings={"serve_base_url": "https://bob.example.com"})
     other = h.runtime.accounts.create("carol", settings={"serve_base_url": "https://carol.test/"})
     h.runtime.keys.create("uploader", other.id)
@@ -857,6 +857,11 @@ OWN_TARGETS = [
     "https://hep.example:8443/a", "https://sub.hep.example/", "https://a.b.hep.example/x",
     "https://user:pw@hep.example/", "https://files.example.net/abc",
     "https://bob.example.com/", "https://carol.test/x", "https://short.example.org/p",
+    # other spellings of the same hosts, as a browser reads them
+    "https://hep\u3002example/x", "https://\uff48\uff45\uff50.example/y",
+    "https://\uff28\uff25\uff30.EXAMPLE/", "https://sub.hep\uff0eexample/",
+    "http://192.0.2.7/", "http://0xc0000207/", "http://3221225991/", "http://192.0.519/",
+    "http://0300.0.2.7/", "http://[::ffff:192.0.2.7]/",
 ]
 
 
@@ -873,6 +878,7 @@ def test_cannot_shorten_own_hosts(own_host, url):
 @pytest.mark.parametrize("url", [
     "https://nothep.example/", "https://hep.example.evil.test/", "https://sub.files.example.net/",
     "https://example.net/", "https://www.short.example.org/", "https://bob.example.com.test/",
+    "http://192.0.2.8/", "http://0xc0000208/", "http://[::ffff:192.0.2.8]/", "http://[2001:db8::7]/",
 ])
 def test_other_hosts_can_be_shortened(own_host, url):
     r = shorten(own_host.client(), own_host.token, url)

@@ -26,6 +26,7 @@ from hepcore.http import Request, Response, is_text, parse_json
 from hepcore.tokens import Actor
 
 from .store import Item
+from .urls import canonical_host
 
 if TYPE_CHECKING:
     from hepcore.config import ServiceConfig
@@ -303,19 +304,23 @@ class ManagementRoutes:
 
         if not is_shortlink(target.strip()):
             raise BadRequest(INVALID_URL)
-        host = (urlsplit(target.strip()).hostname or "").lower().rstrip(".")
+        host = canonical_host(urlsplit(target.strip()).hostname or "")
         if self.is_own_host(api_base, host):
             raise BadRequest("Cannot shorten links to this site")
 
     def is_own_host(self, api_base: str | None, host: str) -> bool:
-        api_host = (urlsplit(api_base or self.config.public_base_url or "").hostname or "").lower()
+        """Whether ``host`` (canonical: :func:`~.urls.canonical_host`) is one this
+        host serves, however a configured URL spells it."""
+        api_host = canonical_host(urlsplit(api_base or self.config.public_base_url or "")
+                                  .hostname or "")
         if host == api_host or (api_host and host.endswith("." + api_host)):
             return True
-        if self.serve_base_url and host == (urlsplit(self.serve_base_url).hostname or "").lower():
+        if self.serve_base_url and host == canonical_host(
+                urlsplit(self.serve_base_url).hostname or ""):
             return True
-        if host in self.account_serve_hosts():
+        if host in {canonical_host(h) for h in self.account_serve_hosts()}:
             return True
-        return host in self.extra_own_hosts
+        return host in {canonical_host(h) for h in self.extra_own_hosts}
 
     def api_sharex(self, request: Request) -> Response:
         """A ``.sxcu`` for the calling token (it must be sent in the header anyway)."""

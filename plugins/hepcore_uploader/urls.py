@@ -10,6 +10,8 @@ code point and a port that is not a number up to 65535; so does
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -92,3 +94,34 @@ def bare_host(host: str) -> str:
         except ValueError:
             return host
     return host.rstrip(".")
+
+
+# An IPv4 address as a browser also reads it: up to four decimal, octal or hex parts.
+_IPV4_SPELLING = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
+
+
+def canonical_host(host: str) -> str:
+    """``host`` (a URL's hostname) as a browser resolves it, to compare hosts: lower
+    case without a trailing dot, an internationalised name in its IDNA form
+    (full-width letters and ideographic full stops included), an IPv4 address
+    spelt in decimal, octal or hex (``0x7f000001``, ``127.1``) dotted-decimal, and
+    an IPv4-mapped IPv6 address as its IPv4 address."""
+    host = host.lower().rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii").rstrip(".")
+        except UnicodeError:
+            return host
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError:
+            return host
+        mapped = address.ipv4_mapped
+        return str(mapped) if mapped is not None else address.compressed
+    if _IPV4_SPELLING.fullmatch(host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return host
+    return host
