@@ -288,6 +288,17 @@ def test_file_over_limit_while_streaming(host):
     assert r.status_code == 200
 
 
+def test_content_length_with_transfer_encoding_is_a_400(client, uploader_token):
+    # Chunked framing overrides Content-Length (RFC 9112 6.3): a request with both
+    # is refused, not read to a length its framing does not have.
+    body = b'5\r\n{"a":\r\n2\r\n1}\r\n0\r\n\r\n'
+    r = call(client.app, "POST", "/upload", body=body, headers=[
+        ("Authorization", uploader_token), ("Content-Type", "application/json"),
+        ("Content-Length", "3"), ("Transfer-Encoding", "chunked")])
+    assert (r.status, json.loads(r.body)) == (
+        400, {"ok": False, "error": "Content-Length and Transfer-Encoding must not both be sent"})
+
+
 def test_bad_content_length_is_a_400_in_the_envelope(client, uploader_token):
     body, ctype = multipart([("file", "a.txt", "text/plain", b"abc")])
     for bad in ("abc", "-1", "1e3"):

@@ -31,12 +31,17 @@ def answer_every_method(cls: type) -> type:
 
 
 def content_length(req: Any) -> int | None:
-    """``Content-Length`` as an int, ``None`` when absent; a bad value is a 400."""
+    """``Content-Length`` as an int, ``None`` when absent; a bad value is a 400,
+    and so is one sent with ``Transfer-Encoding``, which frames the body
+    instead (RFC 9112 6.3; gunicorn refuses such a request itself, uvicorn
+    passes it on)."""
     raw = req.get_header("Content-Length")
     if raw is None or raw == "":
         return None
     if not raw.isdigit():
         raise BadRequest("Invalid Content-Length header")
+    if req.get_header("Transfer-Encoding") is not None:
+        raise BadRequest("Content-Length and Transfer-Encoding must not both be sent")
     return int(raw)
 
 
