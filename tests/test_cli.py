@@ -277,6 +277,29 @@ def test_errors_are_messages_not_tracebacks(data: Path) -> None:
           message="hepcore: error: no account named 'nobody'")
 
 
+@pytest.mark.parametrize("table,setting,message", [
+    ("server", 'trust_proxy = "false"', "server.trust_proxy must be true or false"),
+    ("server", 'read_chunk_size = "big"', "server.read_chunk_size must be an integer"),
+    ("server", 'log_level = "loud"', "server.log_level must be one of critical, error,"),
+    ("server", "multipart_overhead = -5", "server.multipart_overhead must not be negative"),
+    ("ops", 'access_log = "no"', "ops.access_log must be true or false"),
+    ("outbound", 'allow = "10.0.0.0/8"', "outbound.allow must be a list of strings"),
+    ("plugins", 'blocked = "uploader"', "plugins.blocked must be a list of strings"),
+    ("storage", "root = 5", "storage.root must be a string"),
+    ("services.paste", "prefix = 5", "services.paste.prefix must be a string"),
+    ("services.paste", 'hosts = [1]', "services.paste.hosts must be a list of host names"),
+    ("services.paste", 'enabled = "no"', "services.paste.enabled must be true or false"),
+])
+def test_a_setting_of_the_wrong_type_stops_every_command(tmp_path: Path, table: str,
+                                                         setting: str, message: str) -> None:
+    # A quoted "false" is a string, not false: it must not quietly mean true.
+    data = tmp_path / "data"
+    ok(data, "init")
+    (data / "hepcore.toml").write_text(f"[{table}]\n{setting}\n")
+    fails(data, "accounts", "list", code=1, message=f"hepcore: error: {message}")
+    fails(data, "serve", "--port", "1", code=1, message=f"hepcore: error: {message}")
+
+
 def test_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "hepcore", "--help"], capture_output=True,
                           text=True, timeout=60, check=False)

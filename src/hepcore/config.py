@@ -85,6 +85,12 @@ class Config:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self._check_types()
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"server.log_level must be one of {', '.join(LOG_LEVELS)}")
+        self.log_level = self.log_level.lower()
+        if self.multipart_overhead < 0:
+            raise ConfigError("server.multipart_overhead must not be negative")
         if self.serve_mode not in SERVE_MODES:
             raise ConfigError(f"server.serve_mode must be one of {', '.join(SERVE_MODES)}")
         if not 4096 <= self.read_chunk_size <= 16 * 1024 * 1024:
@@ -98,6 +104,24 @@ class Config:
                 raise ConfigError(f"ops.{name} must be a path starting with /")
         self._check_outbound()
         self._check_active_types()
+
+    def _check_types(self) -> None:
+        """Each setting of the file has its declared type: a quoted ``"false"`` is
+        not false, and must not quietly turn ``trust_proxy`` on."""
+        for name, kind in _SETTING_TYPES.items():
+            value = getattr(self, name)
+            if kind is bool:
+                ok = isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif kind is float:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif kind is list:
+                ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                raise ConfigError(f"{_setting_name(name)} must be {_KIND_NAMES[kind]}")
 
     def _check_active_types(self) -> None:
         from .serving import single_media_type
@@ -137,6 +161,33 @@ class Config:
         if name not in self.services:
             self.services[name] = ServiceConfig(name=name, prefix=f"/{name}")
         return self.services[name]
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The settings of hepcore.toml by Config field, with the type each must have.
+_SETTING_TYPES: dict[str, type] = {
+    "storage_backend": str, "limits_backend": str, "blocked_plugins": list,
+    "trust_proxy": bool, "serve_mode": str, "accel_prefix": str, "read_chunk_size": int,
+    "multipart_overhead": int, "malloc_arenas": int, "log_level": str, "active_types": list,
+    "outbound_allow": list, "outbound_connect_timeout": float,
+    "outbound_read_timeout": float, "outbound_total_timeout": float,
+    "outbound_user_agent": str, "healthz_path": str, "metrics_path": str,
+    "metrics_token": str, "access_log": bool,
+}
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number",
+               str: "a string", list: "a list of strings"}
+_SECTIONS = {"storage_backend": "storage.backend", "limits_backend": "limits.backend",
+             "blocked_plugins": "plugins.blocked"}
+_OPS = {"healthz_path", "metrics_path", "metrics_token", "access_log"}
+
+
+def _setting_name(field_name: str) -> str:
+    """``trust_proxy`` -> ``server.trust_proxy``: the name as written in hepcore.toml."""
+    if field_name in _SECTIONS:
+        return _SECTIONS[field_name]
+    if field_name.startswith("outbound_"):
+        return "outbound." + field_name.removeprefix("outbound_")
+    return ("ops." if field_name in _OPS else "server.") + field_name
 
 
 def default_data_dir() -> Path:
@@ -188,13 +239,20 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
         hosts = table.pop("hosts", [])
         if isinstance(hosts, str):
             hosts = [hosts]
+        prefix = table.pop("prefix", f"/{name}")
+        public_base_url = table.pop("public_base_url", None)
+        enabled = table.pop("enabled", True)
+        if not isinstance(prefix, str):
+            raise ConfigError(f"services.{name}.prefix must be a string")
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise ConfigError(f"services.{name}.hosts must be a list of host names")
+        if public_base_url is not None and not isinstance(public_base_url, str):
+            raise ConfigError(f"services.{name}.public_base_url must be a string")
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"services.{name}.enabled must be true or false")
         services[name] = ServiceConfig(
-            name=name,
-            prefix=str(table.pop("prefix", f"/{name}")),
-            hosts=list(hosts),
-            public_base_url=table.pop("public_base_url", None),
-            enabled=bool(table.pop("enabled", True)),
-            options=table,
+            name=name, prefix=prefix, hosts=list(hosts), public_base_url=public_base_url,
+            enabled=enabled, options=table,
         )
     known_server = {"trust_proxy", "serve_mode", "accel_prefix", "read_chunk_size",
                     "multipart_overhead", "log_level", "active_types", "malloc_arenas"}
@@ -205,14 +263,17 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     unknown = set(outbound) - known_outbound
     if unknown:
         raise ConfigError(f"unknown outbound settings: {', '.join(sorted(unknown))}")
+    for key in ("root", "public_base_url"):
+        if key in storage and not isinstance(storage[key], str):
+            raise ConfigError(f"storage.{key} must be a string")
     return Config(
         data_dir=data_dir,
         secrets=read_secrets(data_dir),
         services=services,
-        storage_backend=str(storage.pop("backend", "local")),
+        storage_backend=storage.pop("backend", "local"),
         storage_options=storage,
-        limits_backend=str(limits.pop("backend", "sqlite")),
-        blocked_plugins=list(plugins.get("blocked", [])),
+        limits_backend=limits.pop("backend", "sqlite"),
+        blocked_plugins=plugins.get("blocked", []),
         **{f"outbound_{key}": value for key, value in outbound.items()},
         **ops,
         **server,
