@@ -289,6 +289,9 @@ def test_errors_are_messages_not_tracebacks(data: Path) -> None:
     ("services.paste", "prefix = 5", "services.paste.prefix must be a string"),
     ("services.paste", 'hosts = [1]', "services.paste.hosts must be a list of host names"),
     ("services.paste", 'enabled = "no"', "services.paste.enabled must be true or false"),
+    ("services.uploader", 'maintenance = "false"',
+     "services.uploader.maintenance must be true or false"),
+    ("services.paste", 'anonymous = "false"', "services.paste.anonymous must be true or false"),
 ])
 def test_a_setting_of_the_wrong_type_stops_every_command(tmp_path: Path, table: str,
                                                          setting: str, message: str) -> None:
@@ -298,6 +301,24 @@ def test_a_setting_of_the_wrong_type_stops_every_command(tmp_path: Path, table: 
     (data / "hepcore.toml").write_text(f"[{table}]\n{setting}\n")
     fails(data, "accounts", "list", code=1, message=f"hepcore: error: {message}")
     fails(data, "serve", "--port", "1", code=1, message=f"hepcore: error: {message}")
+
+
+def test_serve_refuses_what_would_fail_in_every_worker(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ok(data, "init")
+    fails(data, "serve", "--port", "99999", code=2, message="'99999' is not a port")
+    fails(data, "serve", "--workers", "0", code=2, message="'0' must be at least 1")
+    fails(data, "serve", "--threads", "0", code=2, message="'0' must be at least 1")
+    fails(data, "serve", "--factory", "no_such_module:app", code=1,
+          message="hepcore: error: cannot load the app factory 'no_such_module:app'")
+    # Two services on one mount: found by building the host, before any worker starts.
+    toml = data / "hepcore.toml"
+    assert 'prefix = "/paste"' in toml.read_text()
+    toml.write_text(toml.read_text().replace('prefix = "/paste"', 'prefix = "/"'))
+    fails(data, "serve", "--port", "1", code=1,
+          message="hepcore: error: services 'uploader' and 'paste' share the")
+    fails(data, "serve", "--asgi", "--port", "1", code=1,
+          message="hepcore: error: services 'uploader' and 'paste' share the")
 
 
 def test_help() -> None:

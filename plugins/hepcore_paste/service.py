@@ -107,6 +107,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
 
     def start(self) -> None:
         opts = self.config.options
+        self.config.flag("anonymous")  # checked now, not at the first request
         self.pastes = PasteStore(self.runtime.db, self.runtime.storage, self.runtime.clock)
         self.caps = {"anonymous": int(opts.get("max_size_free", MIB)),
                      "free": int(opts.get("max_size_free", MIB)),
@@ -211,7 +212,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     def anonymous_allowed(self) -> bool:
         """P10: enabled in the options and a captcha verifier plugin installed
         (also before :meth:`start`: the API description asks)."""
-        return bool(self.config.options.get("anonymous", False)) and bool(
+        return self.config.flag("anonymous") and bool(
             self.runtime.pm.hook.hepcore_verify_captcha.get_hookimpls())
 
     def admit(self, request: Request, *, limited: bool,

@@ -109,7 +109,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         opts = self.config.options
         self.items = ItemStore(self.runtime.db, self.runtime.clock)
         self.storage = self.runtime.storage
-        self.maintenance = bool(opts.get("maintenance", False))
+        self.maintenance = self.config.flag("maintenance")
         self.upload_limit = Limit(int(opts.get("upload_rate_per_minute", 240)), 60, "upload")
         self.shorten_limit = Limit(int(opts.get("shorten_rate_per_minute", 120)), 60, "shorten")
         self.default_max_size = int(opts.get("max_file_size", DEFAULT_MAX_FILE_SIZE))

@@ -141,6 +141,43 @@ def uvicorn_options(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     }
 
 
+def _check_host(config: Config, *, default_factory: bool) -> None:
+    """Build the host once, here, so that what only a start-up finds (a service's
+    bad option, two services on one mount) stops ``serve`` with a message
+    instead of failing in every worker. Closed again before any worker forks."""
+    from .runtime import build_runtime
+
+    runtime = build_runtime(config)
+    try:
+        if default_factory:
+            from .web.app import create_app
+
+            create_app(runtime)
+    finally:
+        runtime.close()
+
+
+def _port(text: str) -> int:
+    port = _int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
+def _at_least_one(text: str) -> int:
+    number = _int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return number
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     data = str(Path(args.data).resolve())
     os.environ["HEPCORE_DATA"] = data
@@ -157,7 +194,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(data)
     make_plugin_manager(config.blocked_plugins)
+    from .web.entry import load_factory
+
+    try:
+        load_factory(args.factory)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load the app factory {args.factory!r}: {exc}") from None
     limit_malloc_arenas(config.malloc_arenas)  # before any worker or thread starts
+    _check_host(config, default_factory=not args.factory)
     # Workers share their metrics through files here; stale ones from a
     # previous run would be counted again. exist_ok: another serve starting
     # on the same data directory at the same moment may have just made it.
@@ -165,9 +209,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from .web.entry import load_factory
-
-    load_factory(args.factory)
     if args.asgi:
         import uvicorn
 
@@ -436,14 +477,15 @@ def build_parser(plugin_commands: bool = True,
     p = sub.add_parser("demo", help="init, a demo account and a fresh uploader key")
     p.add_argument("--account", default="demo")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="serve the host (gunicorn, or uvicorn with --asgi)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    p.add_argument("--port", type=_port, default=8000)
+    p.add_argument("--workers", type=_at_least_one, default=2)
+    p.add_argument("--threads", type=_at_least_one, default=8,
+                   help="threads per gunicorn worker")
     p.add_argument("--asgi", action="store_true", help="serve with uvicorn (ASGI)")
     p.add_argument("--factory", help="app factory module:callable, called with asgi=")
     p.add_argument("--app-dir", help="directory to import the factory module from")

@@ -38,6 +38,15 @@ class ServiceConfig:
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)
 
+    def flag(self, name: str, default: bool = False) -> bool:
+        """The boolean option ``name`` of ``[services.NAME]``; anything but
+        ``true``/``false`` is a :class:`ConfigError` (a quoted ``"false"`` is
+        not false)."""
+        value = self.options.get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"services.{self.name}.{name} must be true or false")
+        return value
+
     def __post_init__(self) -> None:
         prefix = "/" + self.prefix.strip("/")
         self.prefix = prefix if prefix != "/" else "/"
