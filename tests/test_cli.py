@@ -321,6 +321,15 @@ def test_serve_refuses_what_would_fail_in_every_worker(tmp_path: Path) -> None:
           message="hepcore: error: services 'uploader' and 'paste' share the")
 
 
+def test_backup_and_check_refuse_a_directory_without_a_host(tmp_path: Path) -> None:
+    # Run from the wrong directory, a backup must not "succeed" with nothing in it.
+    typo = tmp_path / "hepcore-dta"
+    for args in (("backup", str(tmp_path / "bk")), ("check",)):
+        fails(typo, *args, code=1,
+              message=f"hepcore: error: {typo} is not a hepcore data directory")
+    assert not typo.exists() and not (tmp_path / "bk").exists()
+
+
 def test_help() -> None:
     proc = subprocess.run([sys.executable, "-m", "hepcore", "--help"], capture_output=True,
                           text=True, timeout=60, check=False)

@@ -50,6 +50,16 @@ def _runtime(args: argparse.Namespace) -> Any:
     return build_runtime(load_config(args.data))
 
 
+def _existing_runtime(args: argparse.Namespace) -> Any:
+    """:func:`_runtime` of a data directory that holds a host already: backing
+    up or checking a mistyped directory must not report on an empty host."""
+    data = Path(args.data)
+    if not (data / CONFIG_FILE).exists() and not (data / "hepcore.db").exists():
+        raise ConfigError(f"{data} is not a hepcore data directory (no {CONFIG_FILE}, no"
+                          " hepcore.db): pass --data, or run 'hepcore init' there first")
+    return _runtime(args)
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True))
 
@@ -365,7 +375,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from .maintenance import backup
 
-    runtime = _runtime(args)
+    runtime = _existing_runtime(args)
     try:
         report = backup(runtime, Path(args.dest))
     finally:
@@ -388,7 +398,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .maintenance import check
 
-    runtime = _runtime(args)
+    runtime = _existing_runtime(args)
     try:
         report = check(runtime, repair=args.repair, grace=args.grace)
     finally:
