@@ -180,6 +180,17 @@ def test_accounts_set(data: Path, runtime: Runtime) -> None:
           message="hepcore: error: no account named 'nobody'")
     fails(data, "accounts", "set", "carol", "--set", "novalue", code=1,
           message="--set takes KEY=VALUE")
+    # Settings the services read keep their types: a wrong one would fail every
+    # request of the account (a 500 on its next upload) rather than this command.
+    for setting, message in (('max_file_size="big"', "max_file_size must be a whole number"),
+                             ("max_file_size=0", "max_file_size must be a whole number"),
+                             ('allowed_types="image/png"', "allowed_types must be a list"),
+                             ("serve_base_url=notaurl", "serve_base_url must be an http(s) URL")):
+        fails(data, "accounts", "set", "carol", "--set", setting, code=1, message=message)
+    fails(data, "accounts", "set", "carol", "--serve-base-url", "notaurl", code=1,
+          message="serve_base_url must be an http(s) URL")
+    assert json.loads(ok(data, "accounts", "show", "carol", "--json"))["settings"] == \
+        shown["settings"]
 
 
 def test_accounts_set_plan_free_gives_prime_pastes_their_expiry_at_once(
@@ -258,7 +269,9 @@ def test_key_lifecycle(data: Path, runtime: Runtime) -> None:
     with pytest.raises(CredentialRevoked):
         runtime.verify("uploader", new_token)
     fails(data, "keys", "enable", new_id, code=1,
-          message="hepcore: error: a revoked key cannot be re-enabled")
+          message="hepcore: error: a revoked key stays revoked")
+    fails(data, "keys", "disable", new_id, code=1,
+          message="hepcore: error: a revoked key stays revoked")
     statuses = {k["id"]: k["status"] for k in
                 json.loads(ok(data, "keys", "list", "--account", "dave", "--json"))}
     assert statuses == {key_id: "revoked", new_id: "revoked"}

@@ -301,10 +301,29 @@ def cmd_accounts_set(args: argparse.Namespace) -> int:
             settings[key] = json.loads(value)
         except ValueError:
             settings[key] = value
+    for key, value in settings.items():
+        _check_setting(key, value)
     account = runtime.accounts.update(account.id, plan=args.plan, status=args.status,
                                       email=args.email, settings=settings, unset=args.unset)
     print(_account_line(account))
     return 0
+
+
+def _check_setting(key: str, value: Any) -> None:
+    """The account settings the services read must have their types: a wrong
+    one would fail that account's every request instead of this command."""
+    if key == "max_file_size" and (isinstance(value, bool) or not isinstance(value, int)
+                                   or value < 1):
+        raise ConfigError(f"max_file_size must be a whole number of bytes, got {value!r}")
+    if key == "allowed_types" and (not isinstance(value, list) or not all(
+            isinstance(t, str) and t for t in value)):
+        raise ConfigError(f"allowed_types must be a list of media types, got {value!r}")
+    if key == "serve_base_url":
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"serve_base_url must be an http(s) URL, got {value!r}")
 
 
 # --- keys ----------------------------------------------------------------

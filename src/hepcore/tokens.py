@@ -260,7 +260,7 @@ class KeyStore:
         with self.db.write() as conn:
             key = self.get(key_id)
             if key.status == "revoked":
-                raise ConfigError("a revoked key cannot be re-enabled")
+                raise ConfigError("a revoked key stays revoked: it cannot be enabled or disabled")
             if status == "active" and key.status != "active":
                 self._check_room(conn, self.format(key.service),
                                  self.accounts.get(key.account_id))
