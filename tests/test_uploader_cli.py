@@ -106,6 +106,9 @@ def test_uploads_shorten_list_set_delete_counter(data: Path, runtime: Runtime) -
     assert listed(data, "--type", "files")["uploads"] == []
     fails(data, "uploads", "list", "--account", "alice", "--before", "soon",
           message="hepcore: error: Invalid before")
+    for bad in ("0", "-1"):  # not an empty page
+        fails(data, "uploads", "list", "--account", "alice", "--limit", bad, code=2,
+              message=f"'{bad}' must be at least 1")
 
     # IDs may start with "-": they go after "--", as for any argparse positional.
     item = json.loads(ok(data, "uploads", "set", "--account", "alice", "--favourite",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import parse_size
+from hepcore.cli import parse_size, positive_int
 from hepcore.clock import iso_s
 from hepcore.errors import ConfigError, QuotaExceeded, StorageError
 from hepcore.limits import Usage
@@ -175,7 +175,7 @@ def add_commands(subparsers: Any) -> None:
 
     p = actions.add_parser("list", help="an account's uploads, newest first")
     p.add_argument("--account", required=True)
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 

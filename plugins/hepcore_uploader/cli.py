@@ -8,6 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from hepcore.cli import positive_int
 from hepcore.clock import iso_ms
 from hepcore.errors import CredentialError
 from hepcore.tokens import Actor
@@ -134,7 +135,7 @@ def add_commands(subparsers: Any) -> None:
     p = actions.add_parser("list", help="list an account's uploads and links, newest first")
     p.add_argument("--account", required=True)
     p.add_argument("--type", choices=("links", "files"))
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--before", metavar="TIMESTAMP", help="ISO-8601; items created earlier")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)

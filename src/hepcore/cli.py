@@ -174,7 +174,9 @@ def _port(text: str) -> int:
     return port
 
 
-def _at_least_one(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts and limits: a whole number, at least 1
+    (for plugin commands too)."""
     number = _int(text)
     if number < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
@@ -512,8 +514,8 @@ def build_parser(plugin_commands: bool = True,
     p = sub.add_parser("serve", help="serve the host (gunicorn, or uvicorn with --asgi)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_port, default=8000)
-    p.add_argument("--workers", type=_at_least_one, default=2)
-    p.add_argument("--threads", type=_at_least_one, default=8,
+    p.add_argument("--workers", type=positive_int, default=2)
+    p.add_argument("--threads", type=positive_int, default=8,
                    help="threads per gunicorn worker")
     p.add_argument("--asgi", action="store_true", help="serve with uvicorn (ASGI)")
     p.add_argument("--factory", help="app factory module:callable, called with asgi=")

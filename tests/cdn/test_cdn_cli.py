@@ -109,6 +109,8 @@ def test_import_list_rescue_delete_and_recount(data: Path, tmp_path: Path) -> No
         ("old logo.png", "image/png", 108)
     code, out, _ = run(data, "cdn", "list", "--account", "dana")
     assert out.startswith(item["id"]) and "https://cloud-x.hackclub.com/logo.png" in out
+    code, out, err = run(data, "cdn", "list", "--account", "dana", "--limit", "-1")
+    assert (code, out) == (2, "") and "'-1' must be at least 1" in err  # not every row
     runtime = build_runtime(load_config(data))
     try:
         client = falcon.testing.TestClient(create_app(runtime))
