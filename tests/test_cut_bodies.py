@@ -127,6 +127,18 @@ def authorization(host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: st
     return cdn_auth if service == "cdn" else host[2][service]
 
 
+def post_form(server: RunningServer, path: str, auth: str, body: bytes, *,
+              length: int) -> socket.socket:
+    """A connection that has sent ``POST path`` with a multipart ``body`` and a
+    ``Content-Length`` of ``length`` (asking to close after the answer)."""
+    hostname, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((hostname, int(port)), timeout=10)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n"
+                 f"Authorization: {auth}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                 f"Content-Length: {length}\r\n\r\n".encode() + body)
+    return sock
+
+
 @pytest.mark.parametrize("path,service", MULTIPART_ROUTES)
 def test_a_whole_form_in_a_chunked_body_cut_before_its_last_chunk_stores_nothing(
         host: tuple[RunningServer, Path, dict[str, str]], cdn_auth: str, path: str,
@@ -148,13 +160,9 @@ def test_a_whole_form_short_of_its_content_length_stores_nothing(
     server, data, _ = host
     before = stored(data)
     body = form()
-    hostname, port = server.url.removeprefix("http://").split(":")
     logged = server.log().count(f'"path":"{path}"')
-    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {hostname}\r\n"
-                     f"Authorization: {authorization(host, cdn_auth, service)}\r\n"
-                     "Content-Type: multipart/form-data; boundary=b\r\n"
-                     f"Content-Length: {len(body) + 50}\r\n\r\n".encode() + body)
+    with post_form(server, path, authorization(host, cdn_auth, service), body,
+                   length=len(body) + 50) as sock:
         sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + 15
         while server.log().count(f'"path":"{path}"') == logged:
@@ -171,12 +179,8 @@ def test_a_form_broken_after_its_file_part_stores_nothing(
     server, data, _ = host
     before = stored(data)
     body = form(tail=b"--b\r\nno headers end here")
-    hostname, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n"
-                     f"Authorization: {authorization(host, cdn_auth, service)}\r\n"
-                     "Content-Type: multipart/form-data; boundary=b\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    with post_form(server, path, authorization(host, cdn_auth, service), body,
+                   length=len(body)) as sock:
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

@@ -98,15 +98,29 @@ def test_storage_failure(client: falcon.testing.TestClient, runtime: Runtime, ac
     assert client.simulate_get(f"/images/{ok.json['filename']}").status_code == 200
 
 
-@pytest.mark.parametrize(("table", "raise_"), [
-    ("images_uploads", "RAISE(ABORT, 'disk I/O error')"),
-    ("images_uploads", "RAISE(ROLLBACK, 'database is corrupt')"),
-    ("images_webhook_outbox", "RAISE(ABORT, 'disk I/O error')"),
+# A statement that fails as a locked or broken database makes it fail, with
+# sqlite3.OperationalError (a trigger's RAISE is an IntegrityError).
+UNAVAILABLE = "database_unavailable()"
+
+
+@pytest.mark.parametrize(("event", "table", "failure"), [
+    # the row and its webhook event
+    ("INSERT", "images_uploads", "RAISE(ABORT, 'disk I/O error')"),
+    ("INSERT", "images_uploads", "RAISE(ROLLBACK, 'database is corrupt')"),
+    ("INSERT", "images_webhook_outbox", "RAISE(ABORT, 'disk I/O error')"),
+    ("INSERT", "images_uploads", UNAVAILABLE),
+    # earlier steps: the key's use, the rate limit, the record made before the bytes land
+    ("UPDATE", "api_keys", UNAVAILABLE),
+    ("INSERT", "rate_hits", UNAVAILABLE),
+    ("INSERT", "pending_objects", UNAVAILABLE),
 ])
 def test_database_failure(client: falcon.testing.TestClient, runtime: Runtime, account: Any,
-                          upload: Upload, table: str, raise_: str) -> None:
+                          upload: Upload, event: str, table: str, failure: str) -> None:
+    """A database that fails at any step answers ``db_failed`` (not a generic 500
+    or ``storage_failed``) and keeps nothing: no bytes, no row, no event."""
     webhook(runtime, account.id)
-    runtime.db.execute(f"CREATE TRIGGER fail BEFORE INSERT ON {table} BEGIN SELECT {raise_}; END")
+    runtime.db.execute(f"CREATE TRIGGER fail BEFORE {event} ON {table}"
+                       f" BEGIN SELECT {failure}; END")
     data = image_bytes("PNG", (50, 50))
     assert err(upload(data)) == DB_FAILED
     assert_nothing_left(runtime)
@@ -114,29 +128,6 @@ def test_database_failure(client: falcon.testing.TestClient, runtime: Runtime, a
     ok = upload(data)
     assert ok.status_code == 200 and "duplicate" not in ok.json
     assert runtime.db.one("SELECT count(*) FROM images_webhook_outbox")[0] == 1
-
-
-@pytest.mark.parametrize(("table", "event"), [
-    ("api_keys", "UPDATE"),          # the key's use, counted on admission
-    ("rate_hits", "INSERT"),         # the upload rate limit
-    ("pending_objects", "INSERT"),   # the record made before the bytes land
-])
-def test_database_failure_before_the_row(client: falcon.testing.TestClient, runtime: Runtime,
-                                         account: Any, upload: Upload, table: str,
-                                         event: str) -> None:
-    """A database that fails at any step of an upload answers ``db_failed``, as at
-    the row's commit, not a generic 500 or ``storage_failed``; nothing is kept."""
-    webhook(runtime, account.id)
-    # The statement fails as a locked or broken database makes it fail: with
-    # sqlite3.OperationalError (a trigger's RAISE would be an IntegrityError).
-    runtime.db.execute(f"CREATE TRIGGER fail BEFORE {event} ON {table}"
-                       " BEGIN SELECT database_unavailable(); END")
-    data = image_bytes("PNG", (50, 50))
-    assert err(upload(data)) == DB_FAILED
-    assert_nothing_left(runtime)
-    runtime.db.execute("DROP TRIGGER fail")
-    ok = upload(data)
-    assert ok.status_code == 200 and "duplicate" not in ok.json
 
 
 # --- moderation (section 11) --------------------------------------------------------------
