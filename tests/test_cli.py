@@ -296,7 +296,7 @@ def test_errors_are_messages_not_tracebacks(data: Path) -> None:
     ("server", 'log_level = "loud"', "server.log_level must be one of critical, error,"),
     ("server", "multipart_overhead = -5", "server.multipart_overhead must not be negative"),
     ("ops", 'access_log = "no"', "ops.access_log must be true or false"),
-    ("outbound", 'allow = "10.0.0.0/8"', "outbound.allow must be a list of strings"),
+    ("outbound", 'allow = "10.0.0.0/8"', "outbound.allow must be a list of hostnames, IPs or CIDRs"),
     ("plugins", 'blocked = "uploader"', "plugins.blocked must be a list of strings"),
     ("storage", "root = 5", "storage.root must be a string"),
     ("services.paste", "prefix = 5", "services.paste.prefix must be a string"),

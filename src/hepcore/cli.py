@@ -151,18 +151,17 @@ def uvicorn_options(args: argparse.Namespace, config: Config) -> dict[str, Any]:
     }
 
 
-def _check_host(config: Config, *, default_factory: bool) -> None:
-    """Build the host once, here, so that what only a start-up finds (a service's
-    bad option, two services on one mount) stops ``serve`` with a message
-    instead of failing in every worker. Closed again before any worker forks."""
+def _check_host(config: Config) -> None:
+    """Build the default host once, here, so that what only a start-up finds (a
+    service's bad option, two services on one mount) stops ``serve`` with a
+    message instead of failing in every worker. Closed again before any worker
+    forks."""
     from .runtime import build_runtime
+    from .web.app import create_app
 
     runtime = build_runtime(config)
     try:
-        if default_factory:
-            from .web.app import create_app
-
-            create_app(runtime)
+        create_app(runtime)
     finally:
         runtime.close()
 
@@ -213,7 +212,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load the app factory {args.factory!r}: {exc}") from None
     limit_malloc_arenas(config.malloc_arenas)  # before any worker or thread starts
-    _check_host(config, default_factory=not args.factory)
+    if not args.factory:  # a factory of your own may bring plugins of its own
+        _check_host(config)
     # Workers share their metrics through files here; stale ones from a
     # previous run would be counted again. exist_ok: another serve starting
     # on the same data directory at the same moment may have just made it.
