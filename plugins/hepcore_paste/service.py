@@ -13,7 +13,7 @@ import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from hepcore.accounts import Account
 from hepcore.auth_headers import bearer_header
@@ -482,6 +482,19 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
 
     # --- hastebin (section 9) -------------------------------------------------
 
+    def _refuse_anonymous_document(self, request: Request, cap: int, limit: int) -> NoReturn:
+        """A raw body carries no captcha token (step 6 fails), but step 3 comes
+        first: a body past ``limit`` without Content-Length is still a 413."""
+        read = 0
+        try:
+            for chunk in request.iter_body():
+                read += len(chunk)
+                if read > limit:
+                    raise too_large(cap)
+        except ClientDisconnected:
+            raise BadRequest("The request body ended early") from None
+        raise BadRequest("Captcha failed. Try again.")
+
     def hastebin_create(self, request: Request) -> Response:
         """``POST /documents``: the order of 4.2 without its JSON steps. The body
         may be as long as a JSON one (step 3), so that a whitespace-only body
@@ -492,7 +505,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         if request.content_length is not None and request.content_length > limit:
             raise too_large(cap)
         if caller.via == "anonymous":
-            raise BadRequest("Captcha failed. Try again.")
+            self._refuse_anonymous_document(request, cap, limit)
         sink = self.new_sink(cap)
         over_cap = False
         read = 0

@@ -172,6 +172,18 @@ def test_hastebin_without_a_key_is_a_failed_captcha_when_anonymous_is_on(
     wrong = client.simulate_post("/documents", body=b"echo hi",
                                  headers={"Authorization": "Bearer hepgg_pst_" + "0" * 32})
     assert (wrong.status_code, wrong.json) == (401, {"ok": False, "error": "Invalid API key"})
+    # The body cap (step 3) comes before the captcha (step 6), with or without
+    # Content-Length: 2 x 1 MB + 64 KiB is the most an anonymous body may be.
+    from httpkit import call
+
+    huge = [b"x" * 65536] * 34
+    for chunked in (False, True):
+        over = call(client.app, "POST", "/documents", body=huge, chunked=chunked)
+        assert (over.status, json.loads(over.body)) == (
+            413, {"ok": False, "error": "Paste too large. Max 1 MB."}), chunked
+        under = call(client.app, "POST", "/documents", body=huge[:20], chunked=chunked)
+        assert (under.status, json.loads(under.body)) == (
+            400, {"ok": False, "error": "Captcha failed. Try again."}), chunked
 
 
 def test_fuzzing_with_anonymous_creation_on_finds_nothing(anonymous_runtime: Runtime,
