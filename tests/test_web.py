@@ -404,6 +404,7 @@ def test_a_host_that_is_not_one_is_refused(tmp_path: Path, clock: FakeClock, asg
         body, ctype = multipart([("file", "a.txt", "text/plain", b"url")])
         for host, forwarded in (("", []), ("t.local/evil", []), ("a b", []),
                                 ("user@t.local", []), ('t.local"', []), ("t.local:80:80", []),
+                                ("t.local:65536", []), ("t.local:99999", []),
                                 ("box", [("X-Forwarded-Host", "evil/x")])):
             r = call(app, "POST", "/u/upload", body=body, host=host, headers=[
                 ("Authorization", token), ("Content-Type", ctype), *forwarded])

@@ -86,7 +86,7 @@ class FalconHeaders(Mapping[str, str]):
 # RFC 3986 host (a name, IPv4, or an IPv6 literal) and optional port; names are
 # kept to the characters hostnames use, so that nothing of a URL built on one
 # (a path, a query, userinfo, quotes, spaces) can come from the header.
-_HOST_RE = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?\Z")
 
 
 def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyReader,
@@ -103,7 +103,8 @@ def build_request(req: Any, mount: Mount, params: dict[str, Any], body: BodyRead
         client_ip = route[0] if route else (req.remote_addr or "")
     else:
         scheme, netloc, client_ip = req.scheme, req.netloc, req.remote_addr or ""
-    if _HOST_RE.match(netloc) is None:
+    host = _HOST_RE.match(netloc)
+    if host is None or (host["port"] is not None and int(host["port"]) > 65535):
         raise BadRequest("Invalid Host header")
     request = Request(
         method=req.method,
