@@ -178,7 +178,7 @@ def test_accounts_set(data: Path, runtime: Runtime) -> None:
           message="not a size: 'lots'")
     fails(data, "accounts", "set", "nobody", "--plan", "free", code=1,
           message="hepcore: error: no account named 'nobody'")
-    fails(data, "accounts", "set", "carol", "--set", "novalue", code=1,
+    fails(data, "accounts", "set", "carol", "--set", "novalue", code=2,
           message="--set takes KEY=VALUE")
     # Settings the services read keep their types: a wrong one would fail every
     # request of the account (a 500 on its next upload) rather than this command.
@@ -341,6 +341,57 @@ def test_backup_and_check_refuse_a_directory_without_a_host(tmp_path: Path) -> N
         fails(typo, *args, code=1,
               message=f"hepcore: error: {typo} is not a hepcore data directory")
     assert not typo.exists() and not (tmp_path / "bk").exists()
+
+
+def test_commands_refuse_a_directory_without_a_host_and_leave_none(tmp_path: Path) -> None:
+    # Every command that reads or changes a host; none may leave an empty one behind.
+    typo = tmp_path / "hepcore-dta"
+    for args in (("accounts", "list"), ("accounts", "create", "eve"),
+                 ("keys", "create", "--service", "paste", "--account", "eve"),
+                 ("jobs", "list"), ("serve", "--port", "1"),
+                 ("uploads", "list", "--account", "eve"), ("purge",),
+                 ("cdn", "quota", "--account", "eve"), ("images", "purge"),
+                 ("phash", "list")):
+        fails(typo, *args, code=1,
+              message=f"hepcore: error: {typo} is not a hepcore data directory")
+        assert not typo.exists(), args
+    # Describing the default configuration and the paste client need no host.
+    proc = subprocess.run([sys.executable, "-m", "hepcore", "--data", str(typo), "openapi",
+                           "paste"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["openapi"] == "3.1.0"
+    fails(typo, "paste", "--server", "http://127.0.0.1:9", "--key", "k", "-", code=1,
+          message="hepcore: error: cannot reach http://127.0.0.1:9")
+    assert not typo.exists()
+
+
+def test_arguments_must_be_utf8_except_file_names(data: Path, tmp_path: Path) -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates: they cannot be stored.
+    bad = "http://example.org/\udcff"
+    fails(data, "uploads", "shorten", "--account", "alice", bad, code=2,
+          message="argument url: not valid UTF-8 text")
+    fails(data, "cdn", "import", "--account", "alice", "--original-url", bad, "x", code=2,
+          message="argument --original-url: not valid UTF-8 text")
+    fails(data, "accounts", "set", "alice", "--set", "note=\udcff", code=2,
+          message="argument --set: not valid UTF-8 text")
+    fails(data, "images", "tag", "FIXITFY-x.png", "a\udcff", code=2,
+          message="argument TAG: not valid UTF-8 text")
+    # A file name need not be UTF-8; stored names show U+FFFD for such bytes.
+    odd = tmp_path / "logo\udcff.txt"
+    odd.write_bytes(b"hello")
+    item = json.loads(ok(data, "cdn", "import", "--account", "alice", "--original-url",
+                         "https://example.org/logo.txt", str(odd)))
+    assert item["filename"] == "logo\ufffd.txt"
+    fails(tmp_path / "d\udcffta", "init", code=2, message="argument --data: not valid UTF-8")
+
+
+def test_values_out_of_range_are_usage_errors(data: Path) -> None:
+    fails(data, "check", "--grace", "-5", code=2, message="'-5' must be 0 or more seconds")
+    fails(data, "accounts", "set", "alice", "--max-upload-size", "9" * 42, code=2,
+          message="is too large (at most 8 EiB)")
+    fails(data, "paste", "--timeout", "nan", code=2, message="'nan' must be 0 or more seconds")
+    fails(data, "keys", "create", "--service", "paste", "--account", "alice",
+          "--label", "x" * 256, code=1,
+          message="hepcore: error: Label is too long (maximum is 255 characters).")
 
 
 def test_help() -> None:

@@ -292,6 +292,8 @@ def test_misspelt_hook_is_refused(rt_factory) -> None:
 def test_misspelt_hook_in_an_installed_plugin_fails_the_cli_cleanly(
         install_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     install_plugin(misspelt="misspelt_hook")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "hepcore.toml").write_text("")
     assert main(["--data", str(tmp_path / "d"), "accounts", "list"]) == 1
     err = capsys.readouterr().err
     assert "hepcore: error: unknown hook 'hepcore_inspect_uplaod'" in err

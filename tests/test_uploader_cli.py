@@ -210,7 +210,7 @@ def test_sharex_errors(data: Path) -> None:
     fails(data, "sharex", "--script", message="hepcore: error: no public base URL")
     fails(data, "sharex", "--token", "hyd-up-" + "x" * 32, "--api-base", "https://hep.example",
           message="hepcore: error: --token is not an active uploader token")
-    fails(data, "sharex", "--api-base", "https://hep.example",
+    fails(data, "sharex", "--api-base", "https://hep.example", code=2,
           message="hepcore: error: pass --account")
 
 

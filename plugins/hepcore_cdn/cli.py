@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import parse_size, positive_int
+from hepcore.cli import UsageError, display_name, parse_size, path_arg, positive_int
 from hepcore.clock import iso_s
-from hepcore.errors import ConfigError, QuotaExceeded, StorageError
+from hepcore.errors import QuotaExceeded, StorageError
 from hepcore.limits import Usage
 from hepcore.outbound import human_size
 
@@ -59,13 +59,16 @@ def cmd_quota(args: argparse.Namespace, runtime: Runtime) -> int:
     unset: list[str] = []
     if args.tier is not None:
         if args.tier not in service.tiers:
-            raise ConfigError(f"tier must be one of: {', '.join(service.tiers)}")
+            raise UsageError(f"--tier must be one of: {', '.join(service.tiers)}")
         settings["quota_tier"] = args.tier
     if args.max_file_size is not None:
         settings["cdn_max_file_size"] = args.max_file_size
     if args.storage_limit is not None:
         settings["cdn_storage_limit"] = args.storage_limit
     if args.tier_limits:
+        if settings.keys() & {"cdn_max_file_size", "cdn_storage_limit"}:
+            raise UsageError("--tier-limits drops the per-account limits; it cannot be"
+                             " combined with --max-file-size or --storage-limit")
         unset = ["cdn_max_file_size", "cdn_storage_limit"]
     if settings or unset:
         account = runtime.accounts.update(account.id, settings=settings, unset=unset)
@@ -110,7 +113,7 @@ def cmd_import(args: argparse.Namespace, runtime: Runtime) -> int:
     account = runtime.accounts.by_name(args.account)
     quota = service.quota(account)
     path = Path(args.file)
-    name = sanitize(args.filename if args.filename is not None else path.name)
+    name = sanitize(args.filename if args.filename is not None else display_name(path))
     if not name:
         raise ValueError("the filename is blank")
     with open(path, "rb") as fh, new_writer(service.storage, quota.per_file) as writer:
@@ -189,7 +192,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--original-url", required=True,
                    help="where the file used to live (found again by /rescue?url=)")
     p.add_argument("--filename", help="display filename (default: the file's name)")
-    p.add_argument("file")
+    p.add_argument("file", type=path_arg)
     p.set_defaults(func=cmd_import)
 
     p = actions.add_parser("recount", help="recompute quota usage from the stored uploads")

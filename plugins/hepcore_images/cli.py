@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hepcore.cli import display_name, path_arg
 from hepcore.clock import iso_ms
 from hepcore.tokens import Actor
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .service import ImagesService
 
 ROLES = ("user", "admin")
+MAX_TAG = 64
 
 
 def _service(runtime: Runtime) -> ImagesService:
@@ -103,6 +105,15 @@ def _limit(text: str) -> int:
     return value
 
 
+def _tag(text: str) -> str:
+    tag = text.strip()
+    if not tag:
+        raise argparse.ArgumentTypeError("a tag must not be blank")
+    if len(tag) > MAX_TAG:
+        raise argparse.ArgumentTypeError(f"a tag has at most {MAX_TAG} characters")
+    return tag
+
+
 def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
     service = _service(runtime)
     account = runtime.accounts.by_name(args.account)
@@ -133,7 +144,7 @@ def cmd_upload(args: argparse.Namespace, runtime: Runtime) -> int:
             spool.write(chunk)
         if spool.size == 0:
             raise ValueError("the file is empty")
-        outcome = service.ingest(actor, spool, path.name, _base(service))
+        outcome = service.ingest(actor, spool, display_name(path), _base(service))
     print(json.dumps(service.upload_json(outcome, _base(service)), indent=2))
     return 0
 
@@ -143,7 +154,8 @@ def cmd_tag(args: argparse.Namespace, runtime: Runtime) -> int:
     upload = service.uploads.live(args.filename)
     if upload is None:
         raise ValueError(f"no live upload named {args.filename!r}")
-    tags = [] if args.clear else list(dict.fromkeys([*upload.tags, *args.tags]))
+    given = [*args.tags, *(args.clear or [])]
+    tags = list(dict.fromkeys(given if args.clear is not None else [*upload.tags, *given]))
     service.uploads.set_tags(upload.filename, tags)
     print(f"{upload.filename}: {json.dumps(tags)}")
     return 0
@@ -197,13 +209,14 @@ def add_commands(subparsers: Any) -> None:
 
     p = actions.add_parser("upload", help="upload an image for an account (full pipeline)")
     p.add_argument("--account", required=True)
-    p.add_argument("file")
+    p.add_argument("file", type=path_arg)
     p.set_defaults(func=cmd_upload)
 
     p = actions.add_parser("tag", help="add tags to an upload (or --clear them)")
     p.add_argument("filename")
-    p.add_argument("tags", nargs="*")
-    p.add_argument("--clear", action="store_true")
+    p.add_argument("tags", nargs="*", type=_tag, metavar="TAG")
+    p.add_argument("--clear", nargs="*", type=_tag, metavar="TAG",
+                   help="drop the current tags first: the TAGs given become the tags")
     p.set_defaults(func=cmd_tag)
 
     p = actions.add_parser("delete", help="soft-delete an upload")

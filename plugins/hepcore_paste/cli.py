@@ -11,6 +11,9 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from hepcore.cli import is_host, path_arg, seconds
+from hepcore.config import load_config
+
 if TYPE_CHECKING:
     from hepcore.runtime import Runtime
 
@@ -38,9 +41,17 @@ def cmd_purge(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def cmd_paste(args: argparse.Namespace, runtime: Runtime) -> int:
+def _configured_server(data: str) -> str:
+    """The paste service's ``public_base_url`` in the host of ``--data``, if there is one."""
+    if not is_host(data):
+        return ""
+    return load_config(data).service("paste").public_base_url or ""
+
+
+def cmd_paste(args: argparse.Namespace, runtime: None) -> int:
+    """A client: it talks to a paste server and needs no host of its own."""
     server = (args.server or os.environ.get(URL_ENV)
-              or runtime.config.service("paste").public_base_url or "").rstrip("/")
+              or _configured_server(args.data)).rstrip("/")
     if not server:
         raise ValueError(f"no server: pass --server URL or set ${URL_ENV}")
     key = args.key or os.environ.get(KEY_ENV)
@@ -90,13 +101,13 @@ def add_commands(subparsers: Any) -> None:
 
     p = subparsers.add_parser("paste", help="post a file (or stdin) to a paste server; prints"
                               " the URL")
-    p.add_argument("file", nargs="?", help="the file to paste; stdin when absent or -")
+    p.add_argument("file", nargs="?", type=path_arg, help="the file to paste; stdin when absent or -")
     p.add_argument("--server", help=f"the paste service's URL (or ${URL_ENV}; default: this"
                    " host's public_base_url)")
     p.add_argument("--key", help=f"a hepgg_pst_ key (or ${KEY_ENV})")
     p.add_argument("--title")
     p.add_argument("--language")
     p.add_argument("--visibility", choices=("public", "unlisted", "private"))
-    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=seconds, default=60.0)
     p.add_argument("--json", action="store_true", help="print the whole reply")
-    p.set_defaults(func=cmd_paste)
+    p.set_defaults(func=cmd_paste, needs_host=False)

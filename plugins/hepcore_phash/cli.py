@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
+from hepcore.cli import display_name, path_arg
 from hepcore.clock import iso_ms
 
 from .blocklist import DEFAULT_DISTANCE, MAX_DISTANCE, Blocklist
@@ -28,24 +28,25 @@ def _blocklist(runtime: Runtime) -> Blocklist:
 def hash_file(path: str) -> int:
     """The pHash of the first frame of an image file; ``ValueError`` when it is not
     a readable image or is too flat to fingerprint."""
-    try:
-        with Image.open(Path(path)) as image:
-            image.load()
-            grey = image.convert("L").resize((32, 32), Image.Resampling.BOX)
-            values = list(grey.tobytes())
-            mean = sum(values) / len(values)
-            spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-            if spread < MIN_DETAIL:
-                raise ValueError(f"{path}: the image is almost flat; its hash would match"
-                                 " unrelated images")
-            return phash(image)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
+    with open(path, "rb") as fh:  # a file that cannot be read: the CLI's usual message
+        try:
+            with Image.open(fh) as image:
+                image.load()
+                grey = image.convert("L").resize((32, 32), Image.Resampling.BOX)
+                values = list(grey.tobytes())
+                mean = sum(values) / len(values)
+                spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+                if spread < MIN_DETAIL:
+                    raise ValueError(f"{path}: the image is almost flat; its hash would match"
+                                     " unrelated images")
+                return phash(image)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"{path}: not a readable image ({exc})") from None
 
 
 def cmd_add(args: argparse.Namespace, runtime: Runtime) -> int:
     value = hash_file(args.file)
-    entry = _blocklist(runtime).add(value, args.distance, args.label or Path(args.file).name)
+    entry = _blocklist(runtime).add(value, args.distance, args.label or display_name(args.file))
     print(f"{entry.id}\t{to_hex(entry.hash)}\tdistance={entry.distance}\t{entry.label}")
     return 0
 
@@ -103,7 +104,7 @@ def add_commands(subparsers: Any) -> None:
     actions.required = True
 
     p = actions.add_parser("add", help="block images that look like FILE")
-    p.add_argument("file")
+    p.add_argument("file", type=path_arg)
     p.add_argument("--distance", type=_distance, default=DEFAULT_DISTANCE,
                    help=f"how many of the 64 bits may differ (default {DEFAULT_DISTANCE})")
     p.add_argument("--label", help="a note for operators (default: the file name)")
@@ -118,5 +119,5 @@ def add_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_remove)
 
     p = actions.add_parser("check", help="would FILE be refused? (exit 3 if so)")
-    p.add_argument("file")
+    p.add_argument("file", type=path_arg)
     p.set_defaults(func=cmd_check)

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import positive_int
+from hepcore.cli import UsageError, positive_int
 from hepcore.clock import iso_ms
 from hepcore.errors import CredentialError
 from hepcore.tokens import Actor
@@ -116,7 +116,7 @@ def cmd_sharex(args: argparse.Namespace, runtime: Runtime) -> int:
             print("issued a new uploader token for this config; the previous one is revoked",
                   file=sys.stderr)
         else:
-            raise ValueError("pass --account NAME (issues a new token) or --token TOKEN")
+            raise UsageError("pass --account NAME (issues a new token) or --token TOKEN")
         out = sxcu_bytes(api_base=api_base, token=token, name=service.service_name)
     if args.output:
         with open(args.output, "wb") as fh:

@@ -2,17 +2,19 @@
 
 Every command takes ``--data DIR`` (default ``$HEPCORE_DATA`` or
 ``./hepcore-data``). Listing commands take ``--json``. Errors go to stderr
-with exit code 1 (2 for usage errors).
+with exit code 1 (2 for usage errors: :class:`UsageError`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +22,27 @@ from typing import Any
 
 from pluggy import PluginValidationError
 
-from .config import CONFIG_FILE, DEFAULT_CONFIG_TOML, SECRET_FILE, Config, load_config, new_secret
+from .config import (
+    CONFIG_FILE,
+    DATABASE_FILE,
+    DEFAULT_CONFIG_TOML,
+    SECRET_FILE,
+    Config,
+    load_config,
+    new_secret,
+)
 from .errors import ConfigError, HepcoreError, NotFoundError
 from .memory import limit_malloc_arenas
 
 SERVICES = ("uploader", "paste", "cdn", "images")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+MAX_SIZE = 2**63 - 1  # what an SQLite integer holds
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class UsageError(HepcoreError):
+    """A command-line value the command itself refuses (one only it can check,
+    such as a tier name from the config): exit code 2, like argparse's own."""
 
 
 def parse_size(text: str) -> int:
@@ -35,7 +51,10 @@ def parse_size(text: str) -> int:
     if not m:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 100MiB)")
     unit = (m.group(2) or "").lower()[:1]
-    return int(float(m.group(1)) * _UNITS[unit])
+    size = int(float(m.group(1)) * _UNITS[unit])
+    if size > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large (at most 8 EiB)")
+    return size
 
 
 def _ts(value: float | None) -> str:
@@ -44,20 +63,26 @@ def _ts(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _runtime(args: argparse.Namespace) -> Any:
+def is_host(data: str | os.PathLike[str]) -> bool:
+    """Whether ``data`` holds a hepcore host (its ``hepcore.toml`` or its database)."""
+    return (Path(data) / CONFIG_FILE).exists() or (Path(data) / DATABASE_FILE).exists()
+
+
+def _require_host(data: str | os.PathLike[str]) -> None:
+    if not is_host(data):
+        raise ConfigError(f"{data} is not a hepcore data directory (no {CONFIG_FILE}, no"
+                          f" {DATABASE_FILE}): pass --data, or run 'hepcore init' there first")
+
+
+def _runtime(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The host in ``--data``. Unless ``create``, the directory must hold one
+    already: a mistyped ``--data`` must neither leave an empty host behind
+    nor report on one (a backup of nothing, an empty account list)."""
     from .runtime import build_runtime
 
+    if not create:
+        _require_host(args.data)
     return build_runtime(load_config(args.data))
-
-
-def _existing_runtime(args: argparse.Namespace) -> Any:
-    """:func:`_runtime` of a data directory that holds a host already: backing
-    up or checking a mistyped directory must not report on an empty host."""
-    data = Path(args.data)
-    if not (data / CONFIG_FILE).exists() and not (data / "hepcore.db").exists():
-        raise ConfigError(f"{data} is not a hepcore data directory (no {CONFIG_FILE}, no"
-                          " hepcore.db): pass --data, or run 'hepcore init' there first")
-    return _runtime(args)
 
 
 def _print_json(obj: Any) -> None:
@@ -84,7 +109,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as fh:
             fh.write(new_secret() + "\n")
         print(f"wrote {secret_path}")
-    runtime = _runtime(args)
+    runtime = _runtime(args, create=True)
     print(f"database ready at {runtime.config.database_path}")
     runtime.close()
     return 0
@@ -94,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Initialise, make sure the demo account exists, issue a fresh uploader key."""
     if not (Path(args.data) / CONFIG_FILE).exists():
         cmd_init(args)
-    runtime = _runtime(args)
+    runtime = _runtime(args, create=True)
     try:
         account = runtime.accounts.by_name(args.account)
     except NotFoundError:
@@ -182,6 +207,52 @@ def positive_int(text: str) -> int:
     return number
 
 
+def seconds(text: str) -> float:
+    """An argparse ``type`` for durations: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
+    return value
+
+
+def path_arg(text: str) -> str:
+    """An argparse ``type`` for the name of a file a command reads: kept as
+    given, so a name that is not UTF-8 still opens. Every other argument must
+    be UTF-8 text (:class:`Parser`), the data directory included."""
+    return text
+
+
+def display_name(path: str | os.PathLike[str]) -> str:
+    """The last part of ``path`` as text; bytes that are not UTF-8 become U+FFFD."""
+    name = os.path.basename(os.fspath(path))
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
+        return False
+    return True
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` with one rule more: an argument must be valid UTF-8,
+    since names, URLs, labels and tags end up in the database and in JSON.
+    Arguments whose ``type`` is :func:`path_arg` are exempt. Plugin commands
+    get this class from the sub-command parsers they are added to."""
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # A sub-command's action sees the arguments of the sub-command's own parser.
+        if (action.type is not path_arg and action.nargs != argparse.PARSER
+                and not _is_utf8(arg_string)):
+            raise argparse.ArgumentError(action, "not valid UTF-8 text")
+        return super()._get_value(action, arg_string)
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -190,6 +261,7 @@ def _int(text: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _require_host(args.data)
     data = str(Path(args.data).resolve())
     os.environ["HEPCORE_DATA"] = data
     if args.factory:
@@ -298,7 +370,7 @@ def cmd_accounts_set(args: argparse.Namespace) -> int:
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+            raise UsageError(f"--set takes KEY=VALUE, got {item!r}")
         try:
             settings[key] = json.loads(value)
         except ValueError:
@@ -338,7 +410,7 @@ def _key_for(runtime: Any, key_id: str) -> Any:
 def cmd_keys_create(args: argparse.Namespace) -> int:
     if args.service == "cdn" and not (args.label or "").strip():
         # CDN keys are named (the name is part of the API); KeyStore checks its length.
-        raise ConfigError("cdn keys need a name: pass --label NAME (or use hepcore cdn key)")
+        raise UsageError("cdn keys need a name: pass --label NAME (or use hepcore cdn key)")
     runtime = _runtime(args)
     account = runtime.accounts.by_name(args.account)
     token, record = runtime.keys.create(args.service, account.id, label=args.label)
@@ -396,7 +468,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from .maintenance import backup
 
-    runtime = _existing_runtime(args)
+    runtime = _runtime(args)
     try:
         report = backup(runtime, Path(args.dest))
     finally:
@@ -419,7 +491,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .maintenance import check
 
-    runtime = _existing_runtime(args)
+    runtime = _runtime(args)
     try:
         report = check(runtime, repair=args.repair, grace=args.grace)
     finally:
@@ -480,8 +552,11 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 def cmd_openapi(args: argparse.Namespace) -> int:
     from .apidoc import build_openapi
 
-    runtime = _runtime(args)
-    try:
+    with contextlib.ExitStack() as stack:
+        if not is_host(args.data):  # the default configuration, leaving nothing behind
+            args.data = stack.enter_context(tempfile.TemporaryDirectory(prefix="hepcore-"))
+        runtime = _runtime(args, create=True)
+        stack.callback(runtime.close)
         service = runtime.services.get(args.service)
         if service is None:
             print(f"hepcore: error: no service {args.service!r}; services: "
@@ -489,15 +564,14 @@ def cmd_openapi(args: argparse.Namespace) -> int:
             return 1
         prefix = runtime.config.service(args.service).prefix
         print(json.dumps(build_openapi(service, prefix), indent=2, ensure_ascii=False))
-    finally:
-        runtime.close()
     return 0
 
 
 def build_parser(plugin_commands: bool = True,
                  blocked: Sequence[str] = ()) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hepcore", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=os.environ.get("HEPCORE_DATA") or "hepcore-data",
+    parser = Parser(prog="hepcore", description=__doc__.split("\n")[0])
+    parser.add_argument("--data",
+                        default=os.environ.get("HEPCORE_DATA") or "hepcore-data",
                         help="data directory (default: $HEPCORE_DATA or ./hepcore-data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -582,7 +656,7 @@ def build_parser(plugin_commands: bool = True,
     p = sub.add_parser("check", help="every row has its bytes, every stored file its row")
     p.add_argument("--repair", action="store_true",
                    help="delete orphan files and rows whose bytes are gone")
-    p.add_argument("--grace", type=float, default=30.0,
+    p.add_argument("--grace", type=seconds, default=30.0,
                    help="seconds to wait before deleting orphans (uploads in flight)")
     p.set_defaults(func=cmd_check)
 
@@ -633,15 +707,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func = args.func
         if getattr(func, "__module__", __name__) != __name__:
+            if not getattr(args, "needs_host", True):  # a client command
+                return int(func(args, None) or 0)
             runtime = _runtime(args)
             try:
                 return int(func(args, runtime) or 0)
             finally:
                 runtime.close()
         return int(func(args) or 0)
+    except UsageError as exc:
+        print(f"hepcore: error: {exc}", file=sys.stderr)
+        return 2
     except (HepcoreError, ValueError, PluginValidationError) as exc:
         print(f"hepcore: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a missing or unreadable file, a directory that cannot be made
         print(f"hepcore: error: {_os_error_message(exc)}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 CONFIG_FILE = "hepcore.toml"
 SECRET_FILE = "secret"
+DATABASE_FILE = "hepcore.db"
 DEFAULT_DATA_DIR = "hepcore-data"
 SERVE_MODES = ("direct", "x-accel-redirect", "x-sendfile")
 
@@ -161,7 +162,7 @@ class Config:
 
     @property
     def database_path(self) -> Path:
-        return self.data_dir / "hepcore.db"
+        return self.data_dir / DATABASE_FILE
 
     def service(self, name: str) -> ServiceConfig:
         """The mount of ``name``; a service not configured gets a ``/<name>`` prefix."""

@@ -47,7 +47,8 @@ class KeyFormat:
     ``max_active(account)`` returns the limit of active keys (``None`` for
     no limit); ``replace_on_create`` means issuing a key revokes the old one
     instead of counting against the limit (one token per account); a label
-    longer than ``max_label`` is refused with ``label_too_long``.
+    longer than ``max_label`` characters (``None``: no limit) is refused with
+    ``label_too_long``.
     """
 
     service: str
@@ -58,8 +59,8 @@ class KeyFormat:
     limit_message: str = "Key limit reached."
     replace_on_create: bool = False
     mask: Callable[[str], str] | None = None
-    max_label: int | None = None
-    label_too_long: str = "Label is too long."
+    max_label: int | None = 255
+    label_too_long: str = "Label is too long (maximum is 255 characters)."
 
     def generate(self) -> str:
         return self.prefix + random_string(self.length, self.alphabet)

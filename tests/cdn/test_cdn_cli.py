@@ -53,7 +53,7 @@ def test_core_keys_create_checks_cdn_names_the_same_way(data: Path) -> None:
     assert (code, out) == (1, "")
     assert err.strip() == "hepcore: error: Name is too long (maximum is 255 characters)"
     code, _, err = run(data, "keys", "create", "--service", "cdn", "--account", "dana")
-    assert code == 1 and "cdn keys need a name" in err
+    assert code == 2 and "cdn keys need a name" in err
     runtime = build_runtime(load_config(data))
     try:
         assert runtime.keys.list(service="cdn") == []
@@ -95,7 +95,14 @@ def test_quota(data: Path) -> None:
     code, out, _ = run(data, "cdn", "quota", "--account", "dana", "--tier-limits", "--json")
     assert json.loads(out)["storage_limit"] == 50 * 1024**3
     code, _, err = run(data, "cdn", "quota", "--account", "dana", "--tier", "gold")
-    assert code == 1 and "tier must be one of: unverified, verified, functionally_unlimited" in err
+    assert (code, err.strip()) == (
+        2, "hepcore: error: --tier must be one of: unverified, verified, functionally_unlimited")
+    code, out, err = run(data, "cdn", "quota", "--account", "dana", "--tier-limits",
+                         "--max-file-size", "5MiB")
+    assert (code, out) == (2, "")
+    assert "--tier-limits drops the per-account limits" in err
+    code, out, _ = run(data, "cdn", "quota", "--account", "dana", "--json")
+    assert json.loads(out)["per_file_limit"] == 104857600  # the tier's, not 5 MiB
 
 
 def test_import_list_rescue_delete_and_recount(data: Path, tmp_path: Path) -> None:

@@ -138,7 +138,18 @@ def test_upload_tag_list_delete_purge(data: Path, tmp_path: Path) -> None:
     hepcore(data, "images", "tag", name, "redm", "logo")
     listed = json.loads(hepcore(data, "images", "list", "--account", "carol", "--json").stdout)
     assert listed["uploads"][0]["tags"] == ["redm", "logo"]
+    assert hepcore(data, "images", "tag", name, " png ").stdout.strip() == \
+        f'{name}: ["redm", "logo", "png"]'
+    # --clear replaces the tags, whichever side of it the new ones are given on.
+    assert hepcore(data, "images", "tag", name, "--clear", "brand").stdout.strip() == \
+        f'{name}: ["brand"]'
+    assert hepcore(data, "images", "tag", name, "a", "--clear", "b").stdout.strip() == \
+        f'{name}: ["a", "b"]'
     assert hepcore(data, "images", "tag", name, "--clear").stdout.strip() == f"{name}: []"
+    for bad, message in (("  ", "a tag must not be blank"),
+                         ("t" * 65, "a tag has at most 64 characters")):
+        refused = hepcore(data, "images", "tag", name, bad, ok=False)
+        assert refused.returncode == 2 and message in refused.stderr
 
     assert hepcore(data, "images", "delete", name).stdout.strip() == f"deleted {name}"
     assert stored.exists()

@@ -146,6 +146,7 @@ def test_a_blocked_frame_late_in_a_long_animation_is_found(
 def test_with_the_plugin_blocked_nothing_is_moderated(tmp_path: Path, clock: FakeClock,
                                                       original: Path, app_kind: str) -> None:
     data = tmp_path / "data"
+    assert main(["--data", str(data), "init"]) == 0
     assert main(["--data", str(data), "phash", "add", str(original)]) == 0
     runtime = build_runtime(Config(
         data_dir=data, secrets=["s"], services={"images": ServiceConfig("images", prefix="/")},
@@ -161,6 +162,8 @@ def test_with_the_plugin_blocked_nothing_is_moderated(tmp_path: Path, clock: Fak
 def test_cli_check_and_errors(tmp_path: Path, original: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "cli"
+    assert main(["--data", str(data), "init"]) == 0
+    capsys.readouterr()
     assert main(["--data", str(data), "phash", "check", str(original)]) == 0
     assert capsys.readouterr().out == "passes; the blocklist is empty\n"
     assert main(["--data", str(data), "phash", "add", str(original), "--label", "case 17"]) == 0
@@ -180,7 +183,8 @@ def test_cli_check_and_errors(tmp_path: Path, original: Path,
     Image.new("RGB", (50, 50), (9, 9, 9)).save(flat)
     for args, message in (
             (["add", str(not_image)], "not a readable image"),
-            (["add", str(tmp_path / "missing.png")], "not a readable image"),
+            (["add", str(tmp_path / "missing.png")],
+             f"hepcore: error: No such file or directory: {tmp_path / 'missing.png'}\n"),
             (["add", str(flat)], "the image is almost flat"),
             (["remove", "99"], "no blocklist entry 99")):
         assert main(["--data", str(data), "phash", *args]) == 1
@@ -194,6 +198,7 @@ def test_cli_check_and_errors(tmp_path: Path, original: Path,
 
 def test_list_json(tmp_path: Path, original: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "cli"
+    assert main(["--data", str(data), "init"]) == 0
     assert main(["--data", str(data), "phash", "add", str(original), "--distance", "4"]) == 0
     capsys.readouterr()
     assert main(["--data", str(data), "phash", "list", "--json"]) == 0

@@ -86,7 +86,8 @@ def test_webhooks_from_the_cli(data: Path) -> None:
     assert bad.stderr == "hepcore: error: url must be an absolute http(s) URL.\n"
     # A byte that is not UTF-8 on the command line (\xe9, as Latin-1 shells send it).
     latin = cli(data, "add", "--account", "alice", "https://example.org/caf\udce9")
-    assert latin.stderr == "hepcore: error: url must be an absolute http(s) URL.\n"
+    assert latin.returncode == 2
+    assert latin.stderr.endswith("error: argument url: not valid UTF-8 text\n")
 
     removed = cli(data, "remove", "--account", "alice", hook_id)
     assert removed.stdout == f"deleted {hook_id}\n"
