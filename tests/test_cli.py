@@ -316,6 +316,53 @@ def test_a_setting_of_the_wrong_type_stops_every_command(tmp_path: Path, table: 
     fails(data, "serve", "--port", "1", code=1, message=f"hepcore: error: {message}")
 
 
+@pytest.mark.parametrize("table,settings,message", [
+    ("uploader", 'upload_rate_per_minute = "fast"',
+     "services.uploader.upload_rate_per_minute must be an integer >= 1"),
+    ("uploader", "max_file_size = 1.5", "services.uploader.max_file_size must be an integer >= 1"),
+    ("uploader", "shorten_rate_per_minute = true",
+     "services.uploader.shorten_rate_per_minute must be an integer >= 1"),
+    ("uploader", 'allowed_types = "image/*"',
+     "services.uploader.allowed_types must be a list of strings"),
+    ("uploader", "upload_rate_per_minute = -5",
+     "services.uploader.upload_rate_per_minute must be an integer >= 1"),
+    ("uploader", "upload_rate_per_minut = 100",
+     "unknown settings in [services.uploader]: upload_rate_per_minut"),
+    ("paste", 'max_size_free = "1MB"', "services.paste.max_size_free must be an integer >= 1"),
+    ("paste", "site_name = 5", "services.paste.site_name must be a string"),
+    ("paste", "purge_interval = 0", "services.paste.purge_interval must be a number > 0"),
+    ("paste", "free_total_cap = -1", "services.paste.free_total_cap must be an integer >= 0"),
+    ("paste", 'site_nmae = "x"\nanonymus = true\nanonymous = false',
+     "unknown settings in [services.paste]: anonymus, site_nmae"),
+    ("cdn", 'url_upload_rate_per_minute = "10"',
+     "services.cdn.url_upload_rate_per_minute must be an integer >= 1"),
+    ("cdn", "url_upload_rate_per_minute = 0",
+     "services.cdn.url_upload_rate_per_minute must be an integer >= 1"),
+    ("cdn", "tiers = { big = [1.5, 2] }",
+     "services.cdn.tiers maps tier names to [per_file, total] byte counts (integers >= 0)"),
+    ("cdn", 'storage_public_base = "https://files.example"',
+     "unknown settings in [services.cdn]: storage_public_base"),
+    ("images", 'max_megapixels = "50"', "services.images.max_megapixels must be a number > 0"),
+    ("images", "upload_rate_per_day = 0",
+     "services.images.upload_rate_per_day must be an integer >= 1"),
+    ("images", 'filename_prefix = "img/"',
+     "services.images.filename_prefix must be letters, digits, '.', '_' or '-'"),
+    ("images", "webhook_timeout = 5\nwebhook_timout = 5\nmax_frames = 10",
+     "unknown settings in [services.images]: webhook_timout"),
+])
+def test_a_bad_service_option_stops_every_command(tmp_path: Path, table: str, settings: str,
+                                                  message: str) -> None:
+    # A wrong type, a value out of range or a misspelt name: each stops the
+    # host with one line naming the option, never a traceback or a silent default.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hepcore.toml").write_text(f"[services.{table}]\n{settings}\n")
+    for args in (("accounts", "list"), ("serve", "--port", "1")):
+        proc = hepcore(data, *args)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (
+            1, "", f"hepcore: error: {message}\n"), args
+
+
 def test_serve_refuses_what_would_fail_in_every_worker(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ok(data, "init")

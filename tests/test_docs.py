@@ -63,6 +63,7 @@ import event_log
 import inspect_upload
 import limit_store
 import misspelt_hook
+import service_options
 import session_actor
 import status_service
 import storage_backend
@@ -346,6 +347,74 @@ def test_register_services_respects_enabled(rt_factory) -> None:
         "status": ServiceConfig("status", prefix="/status", enabled=False)})
     assert "status" in runtime.services  # registered and migrated, but not mounted
     assert client_for(runtime).simulate_get("/status/health").status_code == 404
+
+
+def test_service_options_are_read_and_checked_at_start_up(
+        install_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    install_plugin(greeter="service_options")
+    data = tmp_path / "greeter-data"
+    data.mkdir()
+    toml = data / "hepcore.toml"
+    toml.write_text('[services.greeter]\ngreeting = "Hi"\nshout = true\n')
+    assert main(["--data", str(data), "accounts", "list"]) == 0
+    runtime = build_runtime(load_config(data))
+    try:
+        answer = client_for(runtime).simulate_get("/greeter/ada")
+        assert answer.json == {"ok": True, "data": {"text": "HI, ADA!"}}
+    finally:
+        runtime.close()
+    capsys.readouterr()
+    for table, message in [
+            ("max_name = 0", "services.greeter.max_name must be an integer >= 1"),
+            ('shout = "yes"', "services.greeter.shout must be true or false"),
+            ('greting = "Hi"', "unknown settings in [services.greeter]: greting")]:
+        toml.write_text(f"[services.greeter]\n{table}\n")
+        assert main(["--data", str(data), "accounts", "list"]) == 1
+        assert capsys.readouterr().err == f"hepcore: error: {message}\n"
+
+
+def test_a_service_without_strict_options_accepts_unknown_options(rt_factory) -> None:
+    class Lenient(service_options.GreeterService):
+        strict_options = False  # the default of hepcore.Service
+
+        def start(self) -> None:
+            super().start()
+            self.colour = self.config.options.get("colour", "blue")  # read directly
+
+    class Plugin:
+        @hookimpl
+        def hepcore_register_services(self, runtime: Runtime) -> list[hepcore.Service]:
+            return [Lenient(runtime, runtime.config.service("greeter"))]
+
+    config = ServiceConfig("greeter", prefix="/greeter",
+                           options={"greeting": "Hey", "colour": "red", "greting": 1})
+    runtime = rt_factory(plugins=[Plugin()], services={"greeter": config})
+    service = runtime.services["greeter"]
+    assert (service.greeting, service.colour) == ("Hey", "red")  # type: ignore[attr-defined]
+    assert config.unread() == ["colour", "greting"]
+    assert client_for(runtime).simulate_get("/greeter/bo").json["data"] == {"text": "Hey, bo!"}
+    # The typed readers check its values all the same.
+    with pytest.raises(ConfigError, match=r"^services\.greeter\.max_name must be an integer >= 1$"):
+        rt_factory(plugins=[Plugin()], services={
+            "greeter": ServiceConfig("greeter", options={"max_name": 0, "greting": 1})})
+
+
+SERVICE_PAGES = {"uploader": "uploader.md", "paste": "paste.md", "cdn": "cdn.md",
+                 "images": "images.md"}
+
+
+def documented_options(page: str) -> set[str]:
+    """The first column of the page's ``| Option | Default | Meaning |`` tables."""
+    rows = re.findall(r"^\| Option \|.*\n\|[-|]+\n((?:\|.*\n)+)", doc(page), re.MULTILINE)
+    return {name for table in rows for name in re.findall(r"^\| `([a-z_]+)` \|", table,
+                                                           re.MULTILINE)}
+
+
+def test_every_option_a_service_reads_is_documented_on_its_page(rt_factory) -> None:
+    runtime = rt_factory(services={})
+    for name, page in SERVICE_PAGES.items():
+        read = runtime.services[name].config.read_names
+        assert read == documented_options(page), (name, read ^ documented_options(page))
 
 
 def test_storage_backend_selected_by_config(rt_factory, tmp_path: Path) -> None:

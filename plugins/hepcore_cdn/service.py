@@ -83,10 +83,26 @@ def public_id(account: Account) -> str:
     return "usr_" + "".join(out)
 
 
+def configured_tiers(value: Any) -> dict[str, tuple[int, int]]:
+    """The ``tiers`` option: a table of tier name -> ``[per_file, total]``, two
+    byte counts (integers >= 0; 0 refuses every upload). Anything else is a
+    :class:`ConfigError`."""
+    def byte_count(n: Any) -> bool:
+        return isinstance(n, int) and not isinstance(n, bool) and n >= 0
+
+    if isinstance(value, dict) and all(
+            isinstance(limits, list | tuple) and len(limits) == 2
+            and all(byte_count(n) for n in limits) for limits in value.values()):
+        return {str(tier): (limits[0], limits[1]) for tier, limits in value.items()}
+    raise ConfigError("services.cdn.tiers maps tier names to [per_file, total]"
+                      " byte counts (integers >= 0)")
+
+
 class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     """Options (``[services.cdn]``): ``storage_public_base_url`` (redirect mode),
     ``url_upload_rate_per_minute`` (10), ``default_tier`` (``unverified``) and
-    ``tiers`` (``{name = [per_file, total]}``, added to or replacing the built-in ones)."""
+    ``tiers`` (``{name = [per_file, total]}``, added to or replacing the built-in ones).
+    Unknown options are refused (``strict_options``)."""
 
     name = "cdn"
     title = "Hack Club CDN v4"
@@ -94,25 +110,22 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
     auth_schemes = AUTH_SCHEMES
     api_schemas = SCHEMAS
     migrations = (cdn_migrations,)
+    strict_options = True
 
     def start(self) -> None:
-        opts = self.config.options
+        """Read and check every option (a wrong one stops the host, naming it)."""
+        config = self.config
         self.uploads = UploadStore(self.runtime.db, self.runtime.clock)
         self.storage = self.runtime.storage
-        self.url_limit = Limit(int(opts.get("url_upload_rate_per_minute", 10)), 60,
+        self.url_limit = Limit(config.integer("url_upload_rate_per_minute", 10, low=1), 60,
                                "upload_from_url")
-        self.tiers: dict[str, tuple[int, int]] = dict(TIERS)
-        try:
-            for tier, (per_file, total) in dict(opts.get("tiers", {})).items():
-                self.tiers[str(tier)] = (int(per_file), int(total))
-        except (TypeError, ValueError):
-            raise ConfigError("services.cdn.tiers maps tier names to [per_file, total]"
-                              " byte counts") from None
-        self.default_tier = str(opts.get("default_tier", DEFAULT_TIER))
+        self.tiers: dict[str, tuple[int, int]] = {
+            **TIERS, **configured_tiers(config.raw("tiers", {}))}
+        self.default_tier = config.text("default_tier", DEFAULT_TIER)
         if self.default_tier not in self.tiers:
             raise ConfigError(f"services.cdn.default_tier {self.default_tier!r} is not a tier")
-        base = opts.get("storage_public_base_url")
-        self.storage_public_base = str(base).rstrip("/") if base else None
+        base = config.text("storage_public_base_url")
+        self.storage_public_base = base.rstrip("/") if base else None
         self.overhead = self.runtime.config.multipart_overhead
 
     def stored_objects(self) -> Iterator[str]:

@@ -8,11 +8,13 @@ Handlers are plain sync code on core objects; both web shells call them.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from hepcore.apidoc import JSON, Body, Doc, Param, ref
 from hepcore.envelope import CodeEnvelope
+from hepcore.errors import ConfigError
 from hepcore.http import Request, Response
 from hepcore.limits import Limit
 from hepcore.service import Route, Service
@@ -54,6 +56,7 @@ DEFAULT_MAX_MEGAPIXELS = 50
 DEFAULT_MAX_TOTAL_MEGAPIXELS = 500
 DEFAULT_MAX_FRAMES = 1000
 PURGE_JOB = "images.purge"
+FILENAME_PREFIX = re.compile(r"[A-Za-z0-9._-]*")
 
 
 
@@ -81,7 +84,9 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
     (50, per frame), ``max_total_megapixels`` (500, all frames of an animation),
     ``max_frames`` (1000), ``filename_prefix`` (``FIXITFY-``), ``upload_rate_per_minute`` (30),
     ``upload_rate_per_day`` (2000), ``manage_rate_per_minute`` (120),
-    ``purge_interval`` (seconds, 60)."""
+    ``purge_interval`` (seconds, 60), and the ``webhook_*`` ones of
+    :class:`.webhook_delivery.DeliverySettings`. Unknown options are refused
+    (``strict_options``)."""
 
     name = "images"
     title = TITLE
@@ -89,22 +94,28 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
     auth_schemes = AUTH_SCHEMES
     api_schemas = SCHEMAS
     migrations = (images_migrations, Webhooks.migrations)
+    strict_options = True
 
     def start(self) -> None:
-        opts = self.config.options
+        """Read and check every option, the ``webhook_*`` ones included (a wrong
+        one stops the host, naming it)."""
+        config = self.config
         self.storage = self.runtime.storage
         self.uploads = UploadStore(self.runtime.db, self.runtime.clock)
-        self.max_bytes = int(opts.get("max_file_size", DEFAULT_MAX_BYTES))
-        self.max_megapixels = float(opts.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS))
+        self.max_bytes = config.integer("max_file_size", DEFAULT_MAX_BYTES, low=1)
+        self.max_megapixels = config.number("max_megapixels", DEFAULT_MAX_MEGAPIXELS, above=0)
         self.pixel_budget = PixelBudget(
             self.max_megapixels,
-            float(opts.get("max_total_megapixels", DEFAULT_MAX_TOTAL_MEGAPIXELS)),
-            int(opts.get("max_frames", DEFAULT_MAX_FRAMES)))
-        self.filename_prefix = str(opts.get("filename_prefix", "FIXITFY-"))
+            config.number("max_total_megapixels", DEFAULT_MAX_TOTAL_MEGAPIXELS, above=0),
+            config.integer("max_frames", DEFAULT_MAX_FRAMES, low=1))
+        self.filename_prefix = config.text("filename_prefix", "FIXITFY-")
+        if not FILENAME_PREFIX.fullmatch(self.filename_prefix):
+            raise ConfigError(f"services.{config.name}.filename_prefix must be letters,"
+                              " digits, '.', '_' or '-'")
         self.overhead = self.runtime.config.multipart_overhead
-        per_minute = int(opts.get("upload_rate_per_minute", 30))
-        per_day = int(opts.get("upload_rate_per_day", 2000))
-        manage = int(opts.get("manage_rate_per_minute", 120))
+        per_minute = config.integer("upload_rate_per_minute", 30, low=1)
+        per_day = config.integer("upload_rate_per_day", 2000, low=1)
+        manage = config.integer("manage_rate_per_minute", 120, low=1)
         self.upload_limits = [Limit(per_minute, 60, "minute"), Limit(per_day, 86400, "day")]
         self.manage_limits = [Limit(manage, 60, "manage")]
         self.limit_messages = {
@@ -117,7 +128,7 @@ class ImagesService(Authentication, UploadPipeline, Management, Service):
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self._codec: UploadTokenCodec | None = None
         self.webhooks = Webhooks(self)
-        self.runtime.jobs.every(PURGE_JOB, float(opts.get("purge_interval", 60)),
+        self.runtime.jobs.every(PURGE_JOB, config.number("purge_interval", 60, above=0),
                                 self.purge_deleted)
         self.webhooks.start()
 

@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from hepcore.config import ServiceConfig
 from hepcore.errors import ConfigError
 
 from .webhook_store import Delivery, WebhookStore
@@ -71,37 +72,27 @@ class DeliverySettings:
     endpoint_limit: int = 10
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> DeliverySettings:
-        """Read and check the options; a bad value is a :class:`ConfigError` naming it."""
-        def number(name: str, default: float, low: float) -> float:
-            value = options.get(f"webhook_{name}", default)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-                raise ConfigError(f"services.images.webhook_{name} must be a number >= {low}")
-            return float(value)
-
-        def integer(name: str, default: int, low: int) -> int:
-            value = options.get(f"webhook_{name}", default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"services.images.webhook_{name} must be an integer >= {low}")
-            return value
-
-        delays = options.get("webhook_retry_delays", list(cls.retry_delays))
+    def from_config(cls, config: ServiceConfig) -> DeliverySettings:
+        """Read and check the ``webhook_*`` options of ``config`` (each recorded
+        as read); a bad value is a :class:`ConfigError` naming it."""
+        delays = config.raw("webhook_retry_delays", list(cls.retry_delays))
         if not isinstance(delays, list | tuple) or not delays or any(
-                isinstance(d, bool) or not isinstance(d, int | float) or d < 0 for d in delays):
-            raise ConfigError("services.images.webhook_retry_delays must be a non-empty list"
-                              " of seconds")
+                isinstance(d, bool) or not isinstance(d, int | float) or not d >= 0
+                for d in delays):
+            raise ConfigError(f"services.{config.name}.webhook_retry_delays must be a"
+                              " non-empty list of seconds")
         settings = cls(
-            timeout=number("timeout", cls.timeout, 0.01),
-            max_attempts=integer("max_attempts", cls.max_attempts, 1),
+            timeout=config.number("webhook_timeout", cls.timeout, low=0.01),
+            max_attempts=config.integer("webhook_max_attempts", cls.max_attempts, low=1),
             retry_delays=tuple(float(d) for d in delays),
-            jitter=number("jitter", cls.jitter, 0.0),
-            lease_seconds=number("lease_seconds", cls.lease_seconds, 0.01),
-            poll_seconds=number("poll_seconds", cls.poll_seconds, 0.01),
-            concurrency=integer("concurrency", cls.concurrency, 1),
-            endpoint_limit=integer("limit", cls.endpoint_limit, 1),
+            jitter=config.number("webhook_jitter", cls.jitter, low=0.0),
+            lease_seconds=config.number("webhook_lease_seconds", cls.lease_seconds, low=0.01),
+            poll_seconds=config.number("webhook_poll_seconds", cls.poll_seconds, low=0.01),
+            concurrency=config.integer("webhook_concurrency", cls.concurrency, low=1),
+            endpoint_limit=config.integer("webhook_limit", cls.endpoint_limit, low=1),
         )
         if settings.lease_seconds <= settings.timeout:
-            raise ConfigError("services.images.webhook_lease_seconds must exceed"
+            raise ConfigError(f"services.{config.name}.webhook_lease_seconds must exceed"
                               " webhook_timeout")
         return settings
 

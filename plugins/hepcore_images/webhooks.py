@@ -91,7 +91,7 @@ class Webhooks:
     def __init__(self, service: Any) -> None:
         self.service = service
         self.runtime = service.runtime
-        self.settings = DeliverySettings.from_options(service.config.options)
+        self.settings = DeliverySettings.from_config(service.config)
         self.store = WebhookStore(self.runtime.db, self.runtime.clock)
         self.deliverer = Deliverer(self.store, lambda: self.runtime.fetcher, self.settings,
                                    self.runtime.clock)

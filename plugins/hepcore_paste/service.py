@@ -96,7 +96,8 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (128 KiB),
     ``highlight_time_limit`` (1 s),
     ``render_cache_bytes`` (32 MiB), ``purge_interval`` (600 s),
-    ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste")."""
+    ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste"). Unknown options
+    are refused (``strict_options``)."""
 
     name = "paste"
     title = "Hep.gg Paste"
@@ -104,30 +105,34 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     auth_schemes = docs.AUTH_SCHEMES
     api_schemas = docs.SCHEMAS
     migrations = (paste_migrations,)
+    strict_options = True
 
     def start(self) -> None:
-        opts = self.config.options
-        self.config.flag("anonymous")  # checked now, not at the first request
+        """Read and check every option (a wrong one stops the host, naming it)."""
+        config = self.config
+        config.flag("anonymous")  # checked now, not at the first request
         self.pastes = PasteStore(self.runtime.db, self.runtime.storage, self.runtime.clock)
-        self.caps = {"anonymous": int(opts.get("max_size_free", MIB)),
-                     "free": int(opts.get("max_size_free", MIB)),
-                     "prime": int(opts.get("max_size_prime", 8 * MIB))}
-        self.free_days = float(opts.get("free_expiry_days", 365))
-        self.anonymous_days = float(opts.get("anonymous_expiry_days", 90))
-        self.free_total_cap = int(opts.get("free_total_cap", 1000))
-        self.free_permanent_cap = int(opts.get("free_permanent_cap", 100))
-        self.create_limit = Limit(int(opts.get("create_rate_per_minute", 60)), 60, "create")
-        self.detect_time_limit = float(opts.get("detect_time_limit", 0.1))
-        self.inline_max = int(opts.get("inline_max_bytes", 64 * 1024))
-        self.highlight_max = int(opts.get("highlight_max_bytes", HIGHLIGHT_MAX))
-        self.highlight_time_limit = float(opts.get("highlight_time_limit", 1.0))
-        self.cache = HighlightCache(int(opts.get("render_cache_bytes", 32 * MIB)))
-        self.downgrade_grace = float(opts.get("downgrade_grace_days", 30)) * DAY
-        self.site_name = str(opts.get("site_name", "Hep.gg Paste"))
+        free_size = config.integer("max_size_free", MIB, low=1)
+        self.caps = {"anonymous": free_size, "free": free_size,
+                     "prime": config.integer("max_size_prime", 8 * MIB, low=1)}
+        self.free_days = config.number("free_expiry_days", 365, above=0)
+        self.anonymous_days = config.number("anonymous_expiry_days", 90, above=0)
+        self.free_total_cap = config.integer("free_total_cap", 1000, low=0)
+        self.free_permanent_cap = config.integer("free_permanent_cap", 100, low=0)
+        self.create_limit = Limit(config.integer("create_rate_per_minute", 60, low=1), 60,
+                                  "create")
+        self.detect_time_limit = config.number("detect_time_limit", 0.1, low=0)
+        self.inline_max = config.integer("inline_max_bytes", 64 * 1024, low=0)
+        self.highlight_max = config.integer("highlight_max_bytes", HIGHLIGHT_MAX, low=0)
+        self.highlight_time_limit = config.number("highlight_time_limit", 1.0, low=0)
+        self.cache = HighlightCache(config.integer("render_cache_bytes", 32 * MIB, low=0))
+        self.downgrade_grace = config.number("downgrade_grace_days", 30, low=0) * DAY
+        self.site_name = config.text("site_name", "Hep.gg Paste")
+        purge_interval = config.number("purge_interval", 600, above=0)
         self.runtime.accounts.on_plan_change(self.plan_changed)
         jobs = getattr(self.runtime, "jobs", None)
         if jobs is not None:
-            jobs.every(PURGE_JOB, float(opts.get("purge_interval", 600)), self.purge)
+            jobs.every(PURGE_JOB, purge_interval, self.purge)
 
     def stored_objects(self) -> Iterator[str]:
         """Objects of pastes not deleted, and replaced or deleted ones still

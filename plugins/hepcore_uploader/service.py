@@ -96,7 +96,8 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
     """Options (``[services.uploader]``): ``serve_base_url``, ``maintenance``,
     ``max_file_size``, ``allowed_types``, ``upload_rate_per_minute`` (240),
     ``shorten_rate_per_minute`` (120), ``reserved_aliases``, ``own_hosts``,
-    ``service_name`` ("Hep.gg"), ``embed_bots``."""
+    ``service_name`` ("Hep.gg"), ``embed_bots``. Unknown options are refused
+    (``strict_options``)."""
 
     name = "uploader"
     title = "Hep.gg uploader"
@@ -104,23 +105,27 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
     auth_schemes = docs.AUTH_SCHEMES
     api_schemas = docs.SCHEMAS
     migrations = (uploader_migrations,)
+    strict_options = True
 
     def start(self) -> None:
-        opts = self.config.options
+        """Read and check every option (a wrong one stops the host, naming it)."""
+        config = self.config
         self.items = ItemStore(self.runtime.db, self.runtime.clock)
         self.storage = self.runtime.storage
-        self.maintenance = self.config.flag("maintenance")
-        self.upload_limit = Limit(int(opts.get("upload_rate_per_minute", 240)), 60, "upload")
-        self.shorten_limit = Limit(int(opts.get("shorten_rate_per_minute", 120)), 60, "shorten")
-        self.default_max_size = int(opts.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
-        self.default_types = list(opts.get("allowed_types", ["*/*"]))
-        self.serve_base_url = (opts.get("serve_base_url") or "").rstrip("/") or None
-        self.service_name = str(opts.get("service_name", "Hep.gg"))
-        self.bot_tokens = tuple(opts.get("embed_bots", DEFAULT_BOT_TOKENS))
+        self.maintenance = config.flag("maintenance")
+        self.upload_limit = Limit(config.integer("upload_rate_per_minute", 240, low=1), 60,
+                                  "upload")
+        self.shorten_limit = Limit(config.integer("shorten_rate_per_minute", 120, low=1), 60,
+                                   "shorten")
+        self.default_max_size = config.integer("max_file_size", DEFAULT_MAX_FILE_SIZE, low=1)
+        self.default_types = config.texts("allowed_types", ["*/*"])
+        self.serve_base_url = (config.text("serve_base_url") or "").rstrip("/") or None
+        self.service_name = config.text("service_name", "Hep.gg")
+        self.bot_tokens = tuple(config.texts("embed_bots", DEFAULT_BOT_TOKENS))
         self.reserved_aliases = frozenset(
             [*RESERVED, *self._host_segments(),
-             *(str(w).lower() for w in opts.get("reserved_aliases", []))])
-        self.extra_own_hosts = frozenset(str(h).lower() for h in opts.get("own_hosts", []))
+             *(w.lower() for w in config.texts("reserved_aliases"))])
+        self.extra_own_hosts = frozenset(h.lower() for h in config.texts("own_hosts"))
         self.overhead = self.runtime.config.multipart_overhead
         self._serve_hosts: tuple[float, dict[str, str]] = (0.0, {})
 

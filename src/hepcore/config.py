@@ -7,12 +7,14 @@ directly.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from .errors import ConfigError
 
@@ -30,6 +32,13 @@ class ServiceConfig:
     A request belongs to the service when its ``Host`` is in ``hosts`` (or
     ``hosts`` is empty) and its path starts with ``prefix``. ``options``
     holds the service's own settings (its ``[services.NAME]`` table).
+
+    A service reads them with the typed readers (:meth:`flag`, :meth:`integer`,
+    :meth:`number`, :meth:`text`, :meth:`texts`, :meth:`raw`): each returns
+    ``default`` when the option is absent, raises a :class:`ConfigError`
+    naming ``services.NAME.OPTION`` and what it must be when the value does
+    not fit, and records the name as read, so that :meth:`unread` can list
+    the keys of the table that nothing asked for (misspelt names).
     """
 
     name: str
@@ -38,15 +47,91 @@ class ServiceConfig:
     public_base_url: str | None = None
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    _read: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def _refuse(self, name: str, expected: str) -> ConfigError:
+        return ConfigError(f"services.{self.name}.{name} must be {expected}")
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        """The option ``name`` as written (``default`` when absent), unchecked:
+        for options the service checks itself. Recorded as read."""
+        self._read.add(name)
+        return self.options.get(name, default)
 
     def flag(self, name: str, default: bool = False) -> bool:
         """The boolean option ``name`` of ``[services.NAME]``; anything but
         ``true``/``false`` is a :class:`ConfigError` (a quoted ``"false"`` is
         not false)."""
-        value = self.options.get(name, default)
+        value = self.raw(name, default)
         if not isinstance(value, bool):
-            raise ConfigError(f"services.{self.name}.{name} must be true or false")
+            raise self._refuse(name, "true or false")
         return value
+
+    def integer(self, name: str, default: int, *, low: int | None = None,
+                high: int | None = None) -> int:
+        """The integer option ``name``, within ``low`` and ``high`` (inclusive,
+        each optional). A float (``1.5``, even ``2.0``), a boolean or a string
+        is a :class:`ConfigError`: ``services.NAME.OPTION must be an integer >= 1``."""
+        value = self.raw(name, default)
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or not _within(value, low, None, high)):
+            raise self._refuse(name, "an integer" + _bounds(low, None, high))
+        return value
+
+    def number(self, name: str, default: float, *, low: float | None = None,
+               above: float | None = None, high: float | None = None) -> float:
+        """The numeric option ``name`` (an integer or a finite float, never a
+        boolean), as a float: at least ``low``, more than ``above``, at most ``high``
+        (each optional). Else a :class:`ConfigError`:
+        ``services.NAME.OPTION must be a number > 0``."""
+        value = self.raw(name, default)
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or not _within(value, low, above, high)):
+            raise self._refuse(name, "a number" + _bounds(low, above, high))
+        return float(value)
+
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+
+    @overload
+    def text(self, name: str, default: None = None) -> str | None: ...
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        """The string option ``name``; ``None`` only when it is absent and the
+        default is ``None`` (an optional setting). Anything but a string is a
+        :class:`ConfigError`: ``services.NAME.OPTION must be a string``."""
+        value = self.raw(name, default)
+        if value is None and default is None:
+            return None
+        if not isinstance(value, str):
+            raise self._refuse(name, "a string")
+        return value
+
+    def texts(self, name: str, default: Sequence[str] = ()) -> list[str]:
+        """The option ``name`` as a list of strings (a copy). A bare string or a
+        list holding anything else is a :class:`ConfigError`:
+        ``services.NAME.OPTION must be a list of strings``."""
+        value = self.raw(name, default)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise self._refuse(name, "a list of strings")
+        return list(value)
+
+    @property
+    def read_names(self) -> frozenset[str]:
+        """Every option name a reader has been asked for, present in ``options`` or not."""
+        return frozenset(self._read)
+
+    def unread(self) -> list[str]:
+        """The keys of ``options`` that no reader has asked for yet, sorted."""
+        return sorted(set(self.options) - self._read)
+
+    def refuse_unread(self) -> None:
+        """Raise :class:`ConfigError` ``unknown settings in [services.NAME]: a, b``
+        when :meth:`unread` lists any key (the host calls this after ``start()``
+        of a service with ``strict_options``)."""
+        unknown = self.unread()
+        if unknown:
+            raise ConfigError(f"unknown settings in [services.{self.name}]: {', '.join(unknown)}")
 
     def __post_init__(self) -> None:
         prefix = "/" + self.prefix.strip("/")
@@ -54,6 +139,20 @@ class ServiceConfig:
         self.hosts = [h.lower() for h in self.hosts]
         if self.public_base_url:
             self.public_base_url = self.public_base_url.rstrip("/")
+
+
+def _within(value: float, low: float | None, above: float | None, high: float | None) -> bool:
+    return ((low is None or value >= low) and (above is None or value > above)
+            and (high is None or value <= high))
+
+
+def _bounds(low: float | None, above: float | None, high: float | None) -> str:
+    """`` >= 1``, `` > 0``, `` from 0 to 64``: the range of a reader, as its message says it."""
+    if low is not None and high is not None and above is None:
+        return f" from {low} to {high}"
+    parts = [f" >= {low}" if low is not None else "", f" > {above}" if above is not None else "",
+             f" <= {high}" if high is not None else ""]
+    return " and".join(p for p in parts if p)
 
 
 @dataclass

@@ -113,6 +113,8 @@ class Runtime:
             self.db.migrate(service.migrations)
         for service in self.services.values():
             service.start()
+            if service.strict_options:
+                service.config.refuse_unread()
 
     def service_config(self, name: str) -> Any:
         return self.config.service(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlite_utils.migrations import Migrations
 
@@ -71,6 +71,15 @@ class Service:
     each ``Route.auth`` name to the OpenAPI security schemes that carry that
     credential (alternatives, by scheme name); ``api_schemas`` holds named
     schemas that route docs reference with :func:`hepcore.apidoc.ref`.
+
+    ``strict_options`` (off by default) makes the host refuse a misspelt
+    option: after :meth:`start` returns, a key of the ``[services.NAME]``
+    table that no typed reader of :class:`ServiceConfig` (``flag``,
+    ``integer``, ``number``, ``text``, ``texts``, ``raw``) has asked for stops
+    the host with ``unknown settings in [services.NAME]: ...``. A service
+    that turns it on must read every option it understands through those
+    readers by the end of :meth:`start` (reading ``config.options`` directly
+    does not count), even the ones it uses only later.
     """
 
     name: str = "service"
@@ -79,6 +88,7 @@ class Service:
     migrations: Sequence[Migrations] = ()
     auth_schemes: Mapping[str, Mapping[str, Schema]] = {}
     api_schemas: Mapping[str, Schema] = {}
+    strict_options: ClassVar[bool] = False
 
     def __init__(self, runtime: Runtime, config: ServiceConfig) -> None:
         self.runtime = runtime
@@ -88,7 +98,8 @@ class Service:
         raise NotImplementedError
 
     def start(self) -> None:
-        """Called once after migrations, before the first request."""
+        """Called once after migrations, before the first request; reads and
+        checks the service's options (see ``strict_options``)."""
 
     def stored_objects(self) -> Iterable[str]:
         """Every storage key this service's rows reference (``hepcore check``).
