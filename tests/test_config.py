@@ -35,6 +35,9 @@ Read = Callable[[ServiceConfig], Any]
     ({"l": []}, lambda c: c.texts("l", ["a"]), []),
     ({}, lambda c: c.flag("f"), False),
     ({"f": True}, lambda c: c.flag("f"), True),
+    ({"u": "https://i.example.org/"}, lambda c: c.url("u"), "https://i.example.org"),
+    ({"u": "http://[::1]:8080/base"}, lambda c: c.url("u"), "http://[::1]:8080/base"),
+    ({"u": ""}, lambda c: c.url("u"), None),
     ({"r": {"a": [1]}}, lambda c: c.raw("r", {}), {"a": [1]}),
     ({}, lambda c: c.raw("r", 3), 3),
 ])
@@ -68,6 +71,12 @@ def test_a_reader_gives_the_value_or_its_default(options: dict[str, Any], read: 
     ("image/*", lambda c: c.texts("v"), "must be a list of strings"),
     (["a", 1], lambda c: c.texts("v"), "must be a list of strings"),
     ({"a": "b"}, lambda c: c.texts("v"), "must be a list of strings"),
+    ("i.example.org", lambda c: c.url("v"), "must be an http(s) URL"),
+    ("ftp://i.example.org", lambda c: c.url("v"), "must be an http(s) URL"),
+    ("https://", lambda c: c.url("v"), "must be an http(s) URL"),
+    ("https://i.example.org/?x=1", lambda c: c.url("v"), "must be an http(s) URL"),
+    ("https://i.example.org:99999", lambda c: c.url("v"), "must be an http(s) URL"),
+    (5, lambda c: c.url("v"), "must be an http(s) URL"),
     ("false", lambda c: c.flag("v"), "must be true or false"),
     (1, lambda c: c.flag("v"), "must be true or false"),
 ])

@@ -124,8 +124,7 @@ class CdnService(ApiRoutes, BatchRoutes, ServingRoutes, Service):
         self.default_tier = config.text("default_tier", DEFAULT_TIER)
         if self.default_tier not in self.tiers:
             raise ConfigError(f"services.cdn.default_tier {self.default_tier!r} is not a tier")
-        base = config.text("storage_public_base_url")
-        self.storage_public_base = base.rstrip("/") if base else None
+        self.storage_public_base = config.url("storage_public_base_url")
         self.overhead = self.runtime.config.multipart_overhead
 
     def stored_objects(self) -> Iterator[str]:

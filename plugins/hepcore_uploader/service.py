@@ -119,7 +119,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                                    "shorten")
         self.default_max_size = config.integer("max_file_size", DEFAULT_MAX_FILE_SIZE, low=1)
         self.default_types = config.texts("allowed_types", ["*/*"])
-        self.serve_base_url = (config.text("serve_base_url") or "").rstrip("/") or None
+        self.serve_base_url = config.url("serve_base_url")
         self.service_name = config.text("service_name", "Hep.gg")
         self.bot_tokens = tuple(config.texts("embed_bots", DEFAULT_BOT_TOKENS))
         self.reserved_aliases = frozenset(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -107,6 +108,18 @@ class ServiceConfig:
             raise self._refuse(name, "a string")
         return value
 
+    def url(self, name: str) -> str | None:
+        """The optional option ``name`` as a base URL (http or https, with a
+        host, no query or fragment), without a trailing slash; ``None`` when
+        absent or empty (TOML has no null). Else a :class:`ConfigError`:
+        ``services.NAME.OPTION must be an http(s) URL``."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return None
+        if not is_base_url(value):
+            raise self._refuse(name, "an http(s) URL")
+        return str(value).rstrip("/")
+
     def texts(self, name: str, default: Sequence[str] = ()) -> list[str]:
         """The option ``name`` as a list of strings (a copy). A bare string or a
         list holding anything else is a :class:`ConfigError`:
@@ -139,6 +152,20 @@ class ServiceConfig:
         self.hosts = [h.lower() for h in self.hosts]
         if self.public_base_url:
             self.public_base_url = self.public_base_url.rstrip("/")
+
+
+def is_base_url(value: object) -> bool:
+    """Whether ``value`` can prefix the URLs of replies: an http(s) URL with a
+    host and neither query nor fragment."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not one
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname)
+            and not parts.query and not parts.fragment and "#" not in value)
 
 
 def _within(value: float, low: float | None, above: float | None, high: float | None) -> bool:
@@ -347,13 +374,15 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
             hosts = [hosts]
         prefix = table.pop("prefix", f"/{name}")
         public_base_url = table.pop("public_base_url", None)
+        if public_base_url == "":  # TOML has no null: empty means unset
+            public_base_url = None
         enabled = table.pop("enabled", True)
         if not isinstance(prefix, str):
             raise ConfigError(f"services.{name}.prefix must be a string")
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ConfigError(f"services.{name}.hosts must be a list of host names")
-        if public_base_url is not None and not isinstance(public_base_url, str):
-            raise ConfigError(f"services.{name}.public_base_url must be a string")
+        if public_base_url is not None and not is_base_url(public_base_url):
+            raise ConfigError(f"services.{name}.public_base_url must be an http(s) URL")
         if not isinstance(enabled, bool):
             raise ConfigError(f"services.{name}.enabled must be true or false")
         services[name] = ServiceConfig(
@@ -369,9 +398,10 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
     unknown = set(outbound) - known_outbound
     if unknown:
         raise ConfigError(f"unknown outbound settings: {', '.join(sorted(unknown))}")
-    for key in ("root", "public_base_url"):
-        if key in storage and not isinstance(storage[key], str):
-            raise ConfigError(f"storage.{key} must be a string")
+    if "root" in storage and not isinstance(storage["root"], str):
+        raise ConfigError("storage.root must be a string")
+    if storage.get("public_base_url", "") != "" and not is_base_url(storage["public_base_url"]):
+        raise ConfigError("storage.public_base_url must be an http(s) URL")
     return Config(
         data_dir=data_dir,
         secrets=read_secrets(data_dir),
