@@ -40,7 +40,25 @@ if TYPE_CHECKING:
 
 MAX_URL_LENGTH = 2048
 BAD_URL = "url must be an absolute http(s) URL."
+URL_WITH_CREDENTIALS = ("url must not contain a user name or password; authenticate"
+                        " deliveries by their X-Fixitfy-Signature.")
 BAD_ENABLED = "enabled must be a boolean."
+
+
+def check_url(value: object) -> str:
+    """``value`` if :func:`valid_url`, else :class:`ImagesBadRequest` with the
+    message that says what is wrong."""
+    if valid_url(value):
+        return str(value)
+    if isinstance(value, str) and valid_url(_without_userinfo(value)):
+        raise ImagesBadRequest(URL_WITH_CREDENTIALS)
+    raise ImagesBadRequest(BAD_URL)
+
+
+def _without_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def valid_url(value: object) -> bool:
@@ -133,12 +151,11 @@ class Webhooks:
 
     def create(self, account_id: str, url: object, enabled: object = True) -> tuple[Endpoint, str]:
         """Validate and add an endpoint; 400 ``bad_request`` with 10.2's messages."""
-        if not valid_url(url):
-            raise ImagesBadRequest(BAD_URL)
+        url = check_url(url)
         if not isinstance(enabled, bool):
             raise ImagesBadRequest(BAD_ENABLED)
         limit = self.settings.endpoint_limit
-        made = self.store.create(account_id, str(url), enabled, limit)
+        made = self.store.create(account_id, url, enabled, limit)
         if made is None:
             raise ImagesBadRequest(f"Webhook limit reached ({limit}).")
         return made
@@ -153,8 +170,8 @@ class Webhooks:
     def update(self, endpoint: Endpoint, changes: Mapping[str, Any]) -> Endpoint:
         """Apply ``url`` and/or ``enabled`` (other members are ignored)."""
         url = changes.get("url")
-        if "url" in changes and not valid_url(url):
-            raise ImagesBadRequest(BAD_URL)
+        if "url" in changes:
+            check_url(url)
         enabled = changes.get("enabled")
         if "enabled" in changes and not isinstance(enabled, bool):
             raise ImagesBadRequest(BAD_ENABLED)
@@ -183,7 +200,8 @@ class Webhooks:
                                   "allows (private ones are refused unless allowed).",
                       replies=(ok("The new endpoint and the account's signing secret "
                                   "(made with the first endpoint)", "WebhookCreated"),
-                               bad_request(INVALID_JSON, BAD_URL, BAD_ENABLED,
+                               bad_request(INVALID_JSON, BAD_URL, URL_WITH_CREDENTIALS,
+                                           BAD_ENABLED,
                                            "Webhook limit reached (10)."),
                                *KEY_ERRORS))),
             Route(("POST",), "/api/v1/webhooks/rotate-secret", self.api_rotate,
@@ -195,7 +213,8 @@ class Webhooks:
                   KEY_AUTH, doc=Doc(
                       params=(WEBHOOK_ID_PARAM,), body=Body({JSON: ref("WebhookChange")}),
                       replies=(ok("The changed endpoint", "WebhookReply"),
-                               bad_request(INVALID_JSON, BAD_URL, BAD_ENABLED),
+                               bad_request(INVALID_JSON, BAD_URL, URL_WITH_CREDENTIALS,
+                                           BAD_ENABLED),
                                WEBHOOK_NOT_FOUND_REPLY, *KEY_ERRORS),
                       description="Disabling an endpoint cancels its pending deliveries.")),
             Route(("DELETE",), "/api/v1/webhooks/{webhook_id}", self.api_delete,
