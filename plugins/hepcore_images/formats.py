@@ -112,8 +112,8 @@ class PixelBudget:
         width, height = size
         pixels = width * height
         if pixels > self.megapixels * 1_000_000:
-            raise TooLarge(f"Image is {width}x{height} ({pixels / 1_000_000:.1f} megapixels);"
-                           f" the limit is {self.megapixels:g} megapixels.")
+            raise TooLarge(f"Image is {width}x{height} ({_above(pixels, self.megapixels)}"
+                           f" megapixels); the limit is {self.megapixels:g} megapixels.")
 
     def check_animation(self, frames: int, size: tuple[int, int], total_pixels: int, *,
                         more: bool = False) -> None:
@@ -127,6 +127,17 @@ class PixelBudget:
         if frames > 1 and total_pixels > self.total_megapixels * 1_000_000:
             raise TooLarge(f"Animation is too large: {count} frames of {width}x{height};"
                            f" the limit is {self.total_megapixels:g} megapixels in all.")
+
+
+def _above(pixels: int, limit: float) -> str:
+    """``pixels`` in megapixels with one decimal, or with as many more as it
+    takes to read as more than ``limit`` (``50.01``, not ``50.0``, for 7071x7072)."""
+    megapixels = pixels / 1_000_000
+    for digits in range(1, 7):
+        text = f"{megapixels:.{digits}f}"
+        if float(text) > limit:
+            return text
+    return f"{megapixels:.6f}"
 
 
 def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:

@@ -61,8 +61,10 @@ FILENAME_PREFIX = re.compile(r"[A-Za-z0-9._-]*")
 
 
 def size_in_mb(limit: int) -> str:
-    """``20``, ``2.5``: a byte limit in MB (MiB) without trailing zeros."""
-    return f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
+    """``20``, ``2.5``: a byte limit in MB (MiB) without trailing zeros; a limit
+    below 0.005 MB keeps three significant digits (``0.000954``), never ``0``."""
+    text = f"{limit / MIB:.2f}".rstrip("0").rstrip(".")
+    return text if text != "0" else f"{limit / MIB:.3g}"
 
 
 class ImagesEnvelope(CodeEnvelope):

@@ -171,6 +171,15 @@ def test_empty_file(upload: Upload) -> None:
     assert err(upload(b"")) == error(400, "empty_file", "The uploaded file is empty.")
 
 
+@pytest.mark.parametrize(("limit", "text"), [
+    (20 * 1024 * 1024, "20"), (5 * 1024 * 1024 // 2, "2.5"), (64 * 1024, "0.06"),
+    (1000, "0.000954")])
+def test_limits_in_messages_never_read_as_zero(limit: int, text: str) -> None:
+    from hepcore_images.service import size_in_mb
+
+    assert size_in_mb(limit) == text
+
+
 class TestSizeLimit:
     @pytest.fixture
     def images_options(self) -> dict[str, Any]:
@@ -320,7 +329,10 @@ class TestPixelLimitOption:
 
     def test_configured_limit(self, upload: Upload) -> None:
         assert err(upload(png_bomb(1001, 500))) == error(
-            413, "too_large", "Image is 1001x500 (0.5 megapixels); the limit is 0.5 megapixels.")
+            413, "too_large", "Image is 1001x500 (0.5005 megapixels); the limit is 0.5 megapixels.")
+        # One decimal is kept where it already reads as above the limit.
+        assert err(upload(png_bomb(1100, 500))) == error(
+            413, "too_large", "Image is 1100x500 (0.6 megapixels); the limit is 0.5 megapixels.")
         assert upload(png_bomb(1000, 500)).status_code == 200
 
 
