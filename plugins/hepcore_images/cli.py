@@ -138,6 +138,9 @@ def cmd_upload(args: argparse.Namespace, runtime: Runtime) -> int:
 
     service = _service(runtime)
     actor = Actor(account=runtime.accounts.by_name(args.account), via="cli")
+    if not service.config.public_base_url:
+        print(f"note: [services.images] has no public_base_url, so the reply and the"
+              f" upload.created event name {_base(service)}", file=sys.stderr)
     path = Path(args.file)
     with Spool(service.spool_dir, service.max_bytes) as spool, open(path, "rb") as fh:
         while chunk := fh.read(1024 * 1024):

@@ -200,3 +200,17 @@ def test_list_refuses_a_bad_bound_with_a_usage_error(
     out = hepcore(data, "images", "list", "--account", "carol", *args, ok=False)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_upload_without_a_public_base_url_says_which_urls_it_gives(tmp_path: Path) -> None:
+    # A webhook receiver would get these URLs: the operator must learn they are placeholders.
+    data = tmp_path / "data"
+    hepcore(data, "init")
+    hepcore(data, "accounts", "create", "erin")
+    path = tmp_path / "dot.png"
+    Image.new("RGB", (4, 4), (9, 8, 7)).save(path)
+    done = hepcore(data, "images", "upload", "--account", "erin", str(path))
+    reply = json.loads(done.stdout)
+    assert reply["url"] == f"http://localhost/img/images/{reply['filename']}"
+    assert done.stderr == ("note: [services.images] has no public_base_url, so the reply and"
+                           " the upload.created event name http://localhost/img\n")
