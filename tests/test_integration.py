@@ -149,6 +149,9 @@ def _exchange(server: RunningServer, request: bytes) -> bytes:
     ("/uploadCounter#frag", "HTTP/1.1"),  # a fragment is no part of the path
     ("/uploadCounter#frag?x=1", "HTTP/1.1"),
     ("/uploadCounter?x=1#frag", "HTTP/1.1"),
+    # long URLs (a CDN file named by a long filename, /rescue?url= of a signed
+    # URL) are served up to 8 KB on both servers, as nginx passes them by default
+    ("/uploadCounter?pad=" + "a" * 8100, "HTTP/1.1"),
 ])
 def test_request_line_variants_are_served(server: RunningServer, target: str,
                                           version: str) -> None:

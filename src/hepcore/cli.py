@@ -154,6 +154,9 @@ def gunicorn_settings(args: argparse.Namespace, config: Config) -> dict[str, Any
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "accesslog": None,  # hepcore writes its own (hepcore.observe)
         "loglevel": config.log_level,
+        # 8190 (gunicorn's most, and what nginx passes by default) rather than
+        # 4094: URLs of long filenames must not be 414s that uvicorn serves.
+        "limit_request_line": 8190,
         # [server] trust_proxy alone decides whether X-Forwarded-* count, and
         # hepcore reads them itself. gunicorn would otherwise let any loopback
         # peer set the URL scheme, or a SCRIPT_NAME header that makes it answer 500.
