@@ -461,6 +461,10 @@ _YAML_LINE = re.compile(r"^\s*(?:-\s|-$|[\w.\"'/-]+:(?:\s|$)|#|\S.*[^;{},]$)")
 _TAG_START = re.compile(r"^\s*<")
 _JSON_START = re.compile(r"(?:\[\s*)?\{\s*\"[^\"\n]{1,100}\"\s*:")
 _TAG_NAME = re.compile(r"<([A-Za-z][\w:.-]{0,100})")
+_SQL_STATEMENT = re.compile(
+    r"^\s*(?:SELECT|INSERT\s+INTO|UPDATE\s+[\w.\"`]+\s+SET|DELETE\s+FROM|CREATE\s+\w+|"
+    r"ALTER\s+TABLE|DROP\s+(?:TABLE|INDEX|VIEW)|WITH\s+\w+\s+AS\s*\(|BEGIN\b|EXPLAIN\b)\b",
+    M | I)
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
 HTML_NAMES = frozenset(HTML_TAGS.replace("h[1-6]", "h1|h2|h3|h4|h5|h6|thead|tbody|tfoot|i|b|em|"
                                          "strong|small|hr|iframe|video|audio|source|svg|"
@@ -600,6 +604,10 @@ def _adjust(text: str, scores: dict[str, float]) -> None:
     code_lines = sum(1 for ln in lines if not ln.lstrip().startswith("#"))
     if instructions < 0.5 * max(1, code_lines) or not re.search(r"^FROM\s", text, M | I):
         scores["dockerfile"] = 0.0
+    # SQL is made of statements: the capitals of a licence's warranty
+    # disclaimer (AS IS, OR, ON, FROM) are not one.
+    if not _SQL_STATEMENT.search(text):
+        scores["sql"] = 0.0
     # Prose: long lines of words ending in full stops are not code.
     sentences = sum(1 for ln in lines if len(ln) > 60 and re.search(r"[a-z]{2,}[.?!]\s*$", ln)
                     and not re.search(r"[;{}=<>]|\(\)", ln))
