@@ -7,6 +7,7 @@ request and write a :class:`Response` back; service code sees only these.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -157,12 +158,29 @@ def is_text(value: str) -> bool:
 
 def parse_json(text: str, **options: Any) -> Any:
     """``text`` as JSON (RFC 8259), else ``ValueError``: unlike ``json.loads``,
-    ``NaN``, ``Infinity`` and ``-Infinity`` are refused, and nesting too deep to
-    parse is a ``ValueError`` too. ``options`` are passed to ``json.loads``."""
+    ``NaN``, ``Infinity`` and ``-Infinity`` are refused, nesting too deep to
+    parse is a ``ValueError`` too, and integers too long for ``int()`` are read
+    by :func:`saturating_int` (valid JSON, so not an error). ``options`` are
+    passed to ``json.loads``."""
+    options.setdefault("parse_int", saturating_int)
     try:
         return json.loads(text, parse_constant=_not_json, **options)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def saturating_int(literal: str) -> int:
+    """A JSON integer literal as ``int``, saturating: one with more digits than
+    Python converts (``sys.get_int_max_str_digits()``, 4300 by default, where
+    ``int()`` raises ``ValueError``) becomes the largest integer it does convert
+    (4300 nines), with its sign. That is outside every range a field allows, so
+    such a value gets the field's own message (or is ignored in a member
+    nobody reads) rather than an invalid-JSON error."""
+    try:
+        return int(literal)
+    except ValueError:
+        largest: int = 10 ** sys.get_int_max_str_digits() - 1
+        return -largest if literal.startswith("-") else largest
 
 
 def _not_json(constant: str) -> Any:

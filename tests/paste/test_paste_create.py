@@ -113,6 +113,8 @@ def test_explicit_language_is_kept_and_detection_runs_otherwise(client, runtime,
     ('{"content": "\\ud800 lone surrogate"}', "Paste content must be valid UTF-8"),
     ('{"content": "x", "title": "\\udfff"}', "title must be valid UTF-8"),
     ('{"content": "x", "language": "py\\ud800"}', "language must be valid UTF-8"),
+    # valid JSON whatever Python's int() takes: a field's own message, not "invalid"
+    ('{"content": "x", "isPermanent": ' + "9" * 5000 + "}", "isPermanent must be a boolean"),
 ])
 def test_bad_requests(client, runtime, key, body, message) -> None:
     r = create(client, body, key)
@@ -140,6 +142,13 @@ def test_null_content_fails_before_the_captcha(paste_host) -> None:
     assert error(create(client, {"content": None})) == (
         400, {"ok": False, "error": "content must be a string"})
     assert error(create(client, {})) == (400, {"ok": False, "error": "Captcha failed. Try again."})
+
+
+def test_unknown_members_are_ignored_even_huge_numbers(client, key) -> None:
+    # 4.1: unknown members are ignored; a 5000-digit integer is still JSON.
+    body = '{"content": "x", "n": -' + "9" * 5000 + ', "m": 1e999999}'
+    r = create(client, body, key)
+    assert r.status_code == 200, r.text
 
 
 def test_processing_order(client, key) -> None:
