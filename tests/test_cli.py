@@ -355,6 +355,8 @@ def test_a_setting_of_the_wrong_type_stops_every_command(tmp_path: Path, table: 
      "services.images.filename_prefix must be letters, digits, '.', '_' or '-'"),
     ("images", "webhook_timeout = 5\nwebhook_timout = 5\nmax_frames = 10",
      "unknown settings in [services.images]: webhook_timout"),
+    ("login", 'prefix = "/login"\nsession_max_age = 60',
+     "unknown settings in [services.login]: session_max_age"),
 ])
 def test_a_bad_service_option_stops_every_command(tmp_path: Path, table: str, settings: str,
                                                   message: str) -> None:

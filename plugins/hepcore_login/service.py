@@ -140,13 +140,15 @@ def session_actor(request: Request, runtime: Any) -> Actor | None:
 
 class LoginService(Service):
     """``GET /login/:token`` (a confirmation page), ``POST /login/:token`` (sign
-    in), ``POST /login/logout``."""
+    in), ``POST /login/logout``. It has no options of its own, so any key of
+    ``[services.login]`` other than the mount's is refused (``strict_options``)."""
 
     name = "login"
     title = "hepcore sign-in"
     envelope = OkEnvelope()
     migrations = (login_migrations,)
     auth_schemes = docs.AUTH_SCHEMES
+    strict_options = True
 
     def routes(self) -> list[Route]:
         return [
