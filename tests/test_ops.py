@@ -247,6 +247,17 @@ def test_metrics_add_up_over_every_gunicorn_worker(tmp_path: Path) -> None:
     assert metric(text, "hepcore_requests_total", service="uploader", status="404") == not_found
 
 
+@pytest.mark.integration
+def test_serve_leaves_no_control_socket_in_the_users_home(tmp_path: Path) -> None:
+    # Two hosts of one user would share gunicorn's $HOME/.gunicorn/gunicorn.ctl.
+    data, home = tmp_path / "host", tmp_path / "home"
+    home.mkdir()
+    assert main(["--data", str(data), "init"]) == 0
+    with run_server(data, "wsgi", extra_env={"HOME": str(home)}) as server:
+        assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
+    assert list(home.iterdir()) == []
+
+
 FORWARDED = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https",
              "X-Forwarded-Ssl": "on", "X-Forwarded-Host": "evil.example",
              "SCRIPT_NAME": "/evil"}

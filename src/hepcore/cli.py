@@ -157,6 +157,10 @@ def gunicorn_settings(args: argparse.Namespace, config: Config) -> dict[str, Any
         # 8190 (gunicorn's most, and what nginx passes by default) rather than
         # 4094: URLs of long filenames must not be 414s that uvicorn serves.
         "limit_request_line": 8190,
+        # gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be one
+        # path shared by every host a user runs, and a control surface nothing
+        # here documents; hepcore serve is driven by signals only.
+        "control_socket_disable": True,
         # [server] trust_proxy alone decides whether X-Forwarded-* count, and
         # hepcore reads them itself. gunicorn would otherwise let any loopback
         # peer set the URL scheme, or a SCRIPT_NAME header that makes it answer 500.
