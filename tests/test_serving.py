@@ -92,6 +92,11 @@ def test_lists_and_malformed_types_fail_closed(ctype: str) -> None:
     assert is_active_type(ctype)
 
 
+@pytest.mark.parametrize("ctype", ["*/*", "image/*", "text/*; charset=utf-8", "*/html"])
+def test_media_ranges_name_no_type_and_fail_closed(ctype: str) -> None:
+    assert is_active_type(ctype)
+
+
 @pytest.mark.parametrize("ctype", ["image/png", "text/plain", "application/pdf", "video/mp4",
                                    "text/plain; charset=utf-8", 'text/plain; charset="a,b"',
                                    'text/plain; a="x y\\"z\tw"', "image/png;"])

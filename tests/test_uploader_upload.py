@@ -327,6 +327,32 @@ def test_allowed_types_match_is_case_insensitive_and_ignores_parameters(host):
     assert got.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
+@pytest.mark.parametrize("declared", ["image/*", "*/*", "IMAGE/*; q=1"])
+def test_a_declared_range_is_not_a_type_and_the_bytes_decide(host, declared):
+    # U8 takes the declared type only when specific: "image/*" must not carry
+    # any bytes past allowed_types = ["image/*"], nor be served as a type.
+    h = host(settings={"allowed_types": ["image/*"]})
+    client = h.client()
+    page = b"<!doctype html><script>alert(1)</script>"
+    r = post_file(client, h.token, page, filename="x.html", content_type=declared)
+    assert (r.status_code, r.json) == (400, TYPE_NOT_ALLOWED)
+    png = png_bytes(3, 2)
+    r = post_file(client, h.token, png, filename="x", content_type=declared)
+    assert r.status_code == 200, r.text
+    assert r.json["ID"].endswith(".png")
+    assert client.simulate_get("/" + r.json["ID"]).headers["Content-Type"] == "image/png"
+
+
+def test_html_declared_as_any_type_is_served_as_html_in_the_sandbox(client, uploader_token):
+    r = post_file(client, uploader_token, b"<!doctype html><p>hi", filename="x.html",
+                  content_type="*/*")
+    assert r.status_code == 200, r.text
+    assert r.json["ID"].endswith(".html")
+    got = client.simulate_get("/" + r.json["ID"])
+    assert got.headers["Content-Type"].startswith("text/html")
+    assert "sandbox" in got.headers["Content-Security-Policy"]
+
+
 @pytest.mark.parametrize("declared", [None, "application/octet-stream"])
 def test_undeclared_type_is_sniffed_from_bytes(host, declared):
     h = host(settings={"allowed_types": ["image/*"]})

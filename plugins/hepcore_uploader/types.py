@@ -28,11 +28,13 @@ def media_type(content_type: str) -> str:
 
 def declared_type(part_type: str | None) -> str | None:
     """The part's declared type when it is one well-formed, specific media type
-    (U8), else ``None``: a list such as ``text/plain,text/html`` is not a type."""
+    (U8), else ``None``: a list such as ``text/plain,text/html`` is not a type,
+    and a range such as ``image/*`` or ``*/*`` is not specific (it would pass
+    ``allowed_types`` for any bytes)."""
     if not part_type:
         return None
     media = single_media_type(part_type)
-    if media is None or media == OCTET:
+    if media is None or media == OCTET or "*" in media:
         return None
     return part_type.strip()
 

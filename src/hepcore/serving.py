@@ -50,9 +50,10 @@ def single_media_type(value: str) -> str | None:
 def is_active_type(content_type: str, extra: Iterable[str] = ()) -> bool:
     """True for types a browser would run: HTML, XHTML, SVG, any XML, JavaScript
     and ``extra`` (G6). Fails closed: a value that is not one well-formed media
-    type counts as active, since a browser may act on any part of it."""
+    type counts as active, since a browser may act on any part of it, and so
+    does a range such as ``*/*``, which names no type."""
     media = single_media_type(content_type)
-    if media is None:
+    if media is None or "*" in media:
         return True
     return media in ACTIVE_TYPES or media.endswith("+xml") or media in extra
 
