@@ -54,7 +54,7 @@ def nginx_site(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
         site = (site_block()
                 .replace("127.0.0.1:8000", upstream)
                 .replace("listen 80;", f"listen 127.0.0.1:{port};")
-                .replace("/srv/hepcore/data/files/", f"{data}/files/"))
+                .replace("/srv/hepcore/files/", f"{data}/files/"))
         run = tmp_path / "nginx"
         run.mkdir()
         user = "user root;" if os.geteuid() == 0 else ""
