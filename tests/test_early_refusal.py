@@ -160,6 +160,41 @@ def test_a_stalled_body_holds_no_worker(server: RunningServer,
         assert wsgi.DRAIN_STALL - 0.5 < waited < wsgi.DRAIN_STALL + 3, waited
 
 
+def test_a_body_too_large_to_drain_is_not_read_after_the_refusal(
+        server: RunningServer, host_dir: tuple[Path, str]) -> None:
+    # 2 GB announced, far more than the 256 MiB either server would read and
+    # throw away: the connection ends with the answer (G5: counting stops the
+    # transfer), where uvicorn used to discard all that the client sent.
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall((f"POST /upload HTTP/1.1\r\nHost: {host}\r\n"
+                      f"Authorization: {host_dir[1]}\r\n"
+                      "Content-Type: multipart/form-data; boundary=XB\r\n"
+                      f"Content-Length: {2000 * MB}\r\n\r\n").encode() + b"x" * 1024)
+        answered = time.monotonic()
+        sock.settimeout(0.2)
+        reply, closed, sent = b"", False, 0
+        while not closed and time.monotonic() - answered < 10:
+            try:
+                sent += sock.send(b"x" * 65536)
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                continue
+            reply += data
+            closed = not data
+    assert reply.startswith(b"HTTP/1.1 413 ") and reply.endswith(TOO_LARGE), reply
+    assert closed, f"still open after sending {sent} more bytes"
+    assert sent < 256 * 1024 * 1024
+
+
 FACTORY = """
 from hepcore.web import wsgi
 from hepcore.web.entry import default_factory

@@ -26,8 +26,12 @@ from .shell import (
     content_length,
     finish,
 )
+from .wsgi import DRAIN_MAX_BYTES
 
 SEND_CHUNK = 1024 * 1024
+# In the ASGI scope: (the AsgiBody, its Content-Length) of a body larger than
+# DRAIN_MAX_BYTES, for _leaves_too_much_unread.
+LARGE_BODY_KEY = "hepcore.large_body"
 PREFETCH_MAX = 64 * 1024
 """A body of at most this many bytes (by Content-Length) is read on the loop
 before the handler runs, sparing the worker thread two round trips to it."""
@@ -51,20 +55,24 @@ async def _read_at_least(stream: Any, n: int) -> bytes:
 
 class AsgiBody:
     """The ASGI request stream as a blocking :class:`~hepcore.http.BodyReader`
-    for code running in a worker thread: each read is one hop to the loop."""
+    for code running in a worker thread: each read is one hop to the loop.
+    Counts the bytes read (``received``)."""
 
-    __slots__ = ("_loop", "_stream")
+    __slots__ = ("_loop", "_stream", "received")
 
     def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._stream = stream
         self._loop = loop
+        self.received = 0
 
     def read(self, n: int) -> bytes:
         future = asyncio.run_coroutine_threadsafe(_read_at_least(self._stream, n), self._loop)
         try:
-            return future.result()
+            data = future.result()
         except Exception as exc:
             raise ClientDisconnected(str(exc)) from exc
+        self.received += len(data)
+        return data
 
 
 class _BrokenBody:
@@ -112,6 +120,16 @@ async def _send_stream(body: StreamBody, loop: asyncio.AbstractEventLoop,
             await loop.run_in_executor(executor, stream.close)
 
 
+def _leaves_too_much_unread(req: Any) -> bool:
+    """Whether the service left more of a ``Content-Length`` body unread than
+    the WSGI shell would drain (``DRAIN_MAX_BYTES``, a refusal before the body
+    was read, G5). uvicorn reads and discards the rest of a body itself, as
+    long as the client sends it; ``Connection: close`` makes it close the
+    connection after the answer instead, as gunicorn does."""
+    seen: tuple[AsgiBody, int] | None = req.scope.get(LARGE_BODY_KEY)
+    return seen is not None and seen[1] - seen[0].received > DRAIN_MAX_BYTES
+
+
 @answer_every_method
 class AsyncServiceResource:
     """The ASGI twin of :class:`hepcore.web.wsgi.ServiceResource`."""
@@ -128,6 +146,8 @@ class AsyncServiceResource:
         loop = asyncio.get_running_loop()
         response = await self.dispatch(req, params, loop)
         apply_headers(resp, response)
+        if _leaves_too_much_unread(req):
+            resp.set_header("Connection", "close")
         finish(self.runtime, self.mount, self.group, req, resp, response, params, started)
         stream = apply_simple_body(resp, response)
         if stream is not None:
@@ -151,7 +171,10 @@ class AsyncServiceResource:
               and req.get_header("Expect") is None):
             body = await _prefetch(req.stream, length)
         else:
-            body = LengthLimitedBody(AsgiBody(req.stream, loop), length)
+            raw = AsgiBody(req.stream, loop)
+            if length is not None and length > DRAIN_MAX_BYTES:
+                req.scope[LARGE_BODY_KEY] = (raw, length)
+            body = LengthLimitedBody(raw, length)
         try:
             request = build_request(req, self.mount, params, body, length, self.runtime.config)
         except ServiceError as err:
