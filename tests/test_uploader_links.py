@@ -246,6 +246,37 @@ def test_text_over_max_file_size(host, form, limit):
     assert client.simulate_get("/" + r.json["ID"]).content == b"t" * limit
 
 
+def test_escaped_form_text_up_to_the_limit_is_taken_with_a_content_length(host):
+    # 4.4 limits the text's UTF-8 bytes; a form field may spend 3 bytes on
+    # each (%C3%A9), so the Content-Length refused unread (G5) is 3x the limit.
+    limit = 100_000
+    h = host(settings={"max_file_size": limit})
+    client, app = h.client(), h.app()
+    r = post_link(client, h.token, "urlencoded", "\u00e9" * (limit // 2))
+    assert r.status_code == 200, r.json
+    assert client.simulate_get("/" + r.json["ID"]).content == "\u00e9".encode() * (limit // 2)
+    r = post_link(client, h.token, "urlencoded", "\u00e9" * (limit // 2) + "t")
+    assert (r.status_code, r.json["code"]) == (413, "TOO_LARGE")
+    headers = [("Authorization", h.token), ("Content-Type", "application/x-www-form-urlencoded")]
+    declared = 3 * limit + 64 * 1024
+    for length, status in ((declared + 1, 413), (declared, 400)):
+        r = call(app, "POST", "/upload", body=b"nolink=1",
+                 headers=[*headers, ("Content-Length", str(length))])
+        assert r.status == status, length  # 400: read, and cut short
+
+
+def test_json_bodies_past_their_own_cap_say_so(client, uploader_token):
+    # JSON is read whole, so it has a cap of its own below the 100 MB default.
+    message = {"ok": False, "code": "TOO_LARGE", "error": "JSON bodies are limited to 16 MB;"
+               " send longer text as a form field or a multipart part"}
+    body = json.dumps({"link": "t" * (16 * MIB)}).encode()
+    for chunked in (False, True):
+        r = call(client.app, "POST", "/upload", body=[body] if chunked else body,
+                 chunked=chunked, headers=[("Authorization", uploader_token),
+                                           ("Content-Type", "application/json")])
+        assert (r.status, json.loads(r.body)) == (413, message)
+
+
 def test_size_message_for_fractional_limits(host):
     h = host(settings={"max_file_size": int(2.5 * MIB)})
     r = post_link(h.client(), h.token, "multipart", "z" * (int(2.5 * MIB) + 1))

@@ -326,9 +326,9 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         too_large = PayloadTooLarge(
             f"File exceeds your upload size limit of {size_in_mb(policy.max_file_size)} MB",
             code="TOO_LARGE")
-        if request.content_length is not None and \
-                request.content_length > policy.max_file_size + self.overhead:
-            raise too_large
+        allowance = self._body_allowance(request.media_type, policy)
+        if request.content_length is not None and request.content_length > allowance:
+            raise self._json_too_large() if allowance == JSON_BODY_LIMIT else too_large
         try:
             item = self._store_from_body(request, actor, policy)
         except BodyTooLarge:
@@ -340,6 +340,24 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
                           {"ID": item.id, "url": url, "kind": item.kind})
         return Response.json({"ID": item.id, "url": url})
 
+    def _body_allowance(self, media: str | None, policy: Policy) -> int:
+        """The most body a request of ``media`` may have for text or a file of
+        ``max_file_size`` bytes (G5: a longer ``Content-Length`` is refused
+        unread): a form field encodes each byte in up to 3 (``%XX``), JSON
+        escapes are allowed twice the text and are read whole, at most
+        ``JSON_BODY_LIMIT``; anything else gets the multipart overhead."""
+        if media == "application/x-www-form-urlencoded":
+            return policy.max_file_size * 3 + self.overhead
+        if media == "application/json":
+            return min(policy.max_file_size * 2 + self.overhead, JSON_BODY_LIMIT)
+        return policy.max_file_size + self.overhead
+
+    @staticmethod
+    def _json_too_large() -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"JSON bodies are limited to {size_in_mb(JSON_BODY_LIMIT)} MB; send longer text"
+            " as a form field or a multipart part", code="TOO_LARGE")
+
     def _store_from_body(self, request: Request, actor: Actor, policy: Policy) -> Item:
         media = request.media_type
         if media == "multipart/form-data":
@@ -350,7 +368,7 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
         value = self._new_link_value(policy)
         try:
             if media == "application/x-www-form-urlencoded":
-                body = _limited(request.iter_body(), policy.max_file_size * 3 + self.overhead)
+                body = _limited(request.iter_body(), self._body_allowance(media, policy))
                 value.feed_all(iter_field(body, "link"))
             elif media == "application/json":
                 value = self._json_link(request, policy)
@@ -361,9 +379,13 @@ class UploaderService(ManagementRoutes, ReadingRoutes, Service):
             value.abort()
 
     def _json_link(self, request: Request, policy: Policy) -> LinkValue:
+        allowance = self._body_allowance("application/json", policy)
         try:
-            data = request.read_json(min(policy.max_file_size * 2 + self.overhead,
-                                         JSON_BODY_LIMIT))
+            data = request.read_json(allowance)
+        except BodyTooLarge:
+            if allowance == JSON_BODY_LIMIT:
+                raise self._json_too_large() from None
+            raise
         except MalformedBody:
             raise BadRequest("Invalid JSON body") from None
         link = data.get("link") if isinstance(data, dict) else None
