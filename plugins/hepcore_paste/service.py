@@ -557,6 +557,16 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
             self.pastes.expire_prime_downgrades(self.downgrade_grace, self.free_days,
                                                 account_id)
 
+    def tidy(self) -> None:
+        """Remove orphaned bytes past their grace after a change has committed;
+        best effort: the change is done and its answer must say so, and what
+        fails here stays queued for the next change or the purge job."""
+        try:
+            self.pastes.drain_orphans()
+        except Exception:
+            log.warning("could not remove orphaned paste bytes; the purge job will retry",
+                        exc_info=True)
+
     def purge(self) -> dict[str, int]:
         """Expire Prime leftovers of downgraded accounts (those whose plan was
         changed other than through ``AccountStore.update``), purge expired

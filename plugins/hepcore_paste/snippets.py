@@ -124,7 +124,7 @@ class SnippetRoutes:
         paste = self.own(caller, request.params["paste_id"])
         with self.runtime.db.write():
             self.pastes.delete(paste)
-        self.pastes.drain_orphans()  # older ones: readers may hold this paste's row
+        self.tidy()  # older orphans: readers may hold this paste's row
         self.runtime.emit("paste.deleted", self.name, paste.account_id, {"id": paste.id})
         return OkEnvelope.success({"id": paste.id, "deleted": True})
 
@@ -180,7 +180,7 @@ class SnippetRoutes:
             if content is not None:
                 self.discard(content)
             raise
-        self.pastes.drain_orphans()  # older ones: readers may hold the replaced row
+        self.tidy()  # older orphans: readers may hold the replaced row
         return OkEnvelope.success(self.snippet_json(request, paste))
 
     def _detect_stored(self, paste: Paste) -> str:

@@ -143,6 +143,36 @@ def test_request_paths_drain_only_orphans_past_the_grace(client, runtime, key, c
     assert runtime.storage.exists(second_key)  # a reader may still hold its row
 
 
+@pytest.mark.parametrize("change", ["delete", "patch"])
+def test_a_failing_cleanup_after_the_commit_does_not_turn_the_change_into_a_500(
+        client, runtime, key, clock, monkeypatch, change) -> None:
+    # Orphans past their grace are removed after a change commits. A storage
+    # backend that fails there with its own error (not OSError) must not make
+    # the committed change answer 500; the orphan stays queued.
+    old = create(client, key)
+    client.simulate_delete(f"{API}/{old}", headers=bearer(key))
+    clock.advance(ORPHAN_GRACE)
+    pid = create(client, key, content="small")
+
+    def broken_delete(storage_key: str) -> bool:
+        raise RuntimeError("object store unreachable")
+
+    monkeypatch.setattr(runtime.storage, "delete", broken_delete)
+    if change == "delete":
+        r = client.simulate_delete(f"{API}/{pid}", headers=bearer(key))
+        assert (r.status_code, r.json) == (200, {"ok": True, "data": {"id": pid,
+                                                                      "deleted": True}})
+        assert client.simulate_get(f"/{pid}/raw").status_code == 404
+    else:
+        r = client.simulate_patch(f"{API}/{pid}", headers=bearer(key),
+                                  json={"content": "edited"})
+        assert r.status_code == 200 and r.json["data"]["id"] == pid
+        assert client.simulate_get(f"/{pid}/raw").text == "edited"
+    assert runtime.db.one("SELECT count(*) FROM paste_orphans")[0] == 1
+    monkeypatch.undo()
+    assert runtime.services["paste"].purge()["objects_removed"] == 1
+
+
 # --- section 8: no anonymous snippets ----------------------------------------
 
 
