@@ -201,6 +201,12 @@ class BatchRoutes:
                     result.failed.append({"filename": original, "reason": BATCH_INTERNAL_ERROR})
                 except ServiceError as err:
                     result.failed.append({"filename": original, "reason": err.message})
+                except Exception:
+                    # A plugin consulted by store() (moderation) failed: this file
+                    # fails like a storage failure, and the files stored before it
+                    # stay reported, not hidden behind a 500.
+                    log.exception("batch upload of one file failed")
+                    result.failed.append({"filename": original, "reason": BATCH_INTERNAL_ERROR})
         finally:
             for item in incoming:
                 item.discard()

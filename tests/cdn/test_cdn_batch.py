@@ -10,7 +10,7 @@ import pytest
 from cdnkit import MB, CdnHost, batch, path_of, post_files, rows, stored_files, usage
 from httpkit import call, multipart
 
-from hepcore import Account, Runtime
+from hepcore import Account, Rejection, Runtime, UploadCandidate, hookimpl
 from hepcore.web import create_app
 from hepcore_cdn.batch import BatchResult, Incoming
 from hepcore_cdn.service import CdnService
@@ -322,3 +322,34 @@ def test_more_parts_than_the_reader_takes_are_too_many_files(
     assert r.json["detail"] == "Maximum 40 files per batch, got 1000"
     assert rows(runtime) == [] and stored_files(runtime) == []
     assert usage(runtime, account.id) == (0, 0)
+
+
+class FailsOn:
+    """A moderation plugin that breaks on one filename."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    @hookimpl
+    def hepcore_inspect_upload(self, candidate: UploadCandidate) -> Rejection | None:
+        if candidate.filename == self.filename:
+            raise RuntimeError("moderation service unreachable")
+        return None
+
+
+def test_a_plugin_failing_on_one_file_fails_that_file_only(
+        cdn_host: Callable[..., CdnHost]) -> None:
+    # 6.4 step 7: the files stored before and after it stay, and are reported;
+    # a 500 would hide files that were kept and charged.
+    host = cdn_host(plugins=[FailsOn("b.bin")])
+    r = batch(host.client(), host.auth, [("a.bin", b"a" * 10), ("b.bin", b"b" * 20),
+                                         ("c.bin", b"c" * 30)])
+    assert r.status_code == 201
+    assert [u["filename"] for u in r.json["uploads"]] == ["a.bin", "c.bin"]
+    assert r.json["failed"] == [{"filename": "b.bin",
+                                 "reason": "Upload failed due to an internal error"}]
+    assert usage(host.runtime, host.account.id) == (40, 2)
+    assert len(rows(host.runtime)) == 2 and len(stored_files(host.runtime)) == 2
+    r = batch(host.client(), host.auth, [("b.bin", b"b")])
+    assert r.status_code == 422
+    assert usage(host.runtime, host.account.id) == (40, 2)
