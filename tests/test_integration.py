@@ -163,6 +163,15 @@ def test_request_line_variants_are_served(server: RunningServer, target: str,
     assert body.startswith(b'{"count":')
 
 
+@pytest.mark.parametrize("target", ["http://[::1/uploadCounter", "http://[zz]/uploadCounter"])
+def test_a_target_that_is_no_url_is_a_400(server: RunningServer, target: str) -> None:
+    host = server.url.removeprefix("http://")
+    reply = _exchange(server, f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
+                              "Connection: close\r\n\r\n".encode())
+    assert reply.split(b" ", 2)[1] == b"400", reply[:300]
+    assert b"Traceback" not in server.log_path.read_bytes()
+
+
 def test_shortlink_and_not_found(server: RunningServer, token: str) -> None:
     r = requests.post(server.url + "/upload", data={"link": "https://example.com/dest"},
                       headers={"Authorization": token}, timeout=10)

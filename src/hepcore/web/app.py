@@ -70,8 +70,9 @@ class AsgiApp(falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]):
             if (raw_path and b"#" in raw_path) or b"#" in scope.get("query_string", b""):
                 _drop_fragment(scope)
             path = scope.get("path") or "/"
-            if path[0] != "/":
-                _to_origin_form(scope, path)
+            if path[0] != "/" and not _to_origin_form(scope, path):
+                await _invalid_request(send)
+                return
             # Iterables of two-item iterables, which may be one-shot iterators.
             headers = scope["headers"] = [(name, value) for name, value in
                                           scope.get("headers") or ()]
@@ -88,15 +89,30 @@ _ASGI_STATUS_LINES = {
 _HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
 
 
-def _to_origin_form(scope: dict[str, Any], path: str) -> None:
+def _to_origin_form(scope: dict[str, Any], path: str) -> bool:
     """An absolute-form target (``GET http://host/x``, as sent to a proxy) as the
-    path it names, which is what gunicorn passes to WSGI; uvicorn passes it whole."""
-    parts = urlsplit(path)
+    path it names, which is what gunicorn passes to WSGI; uvicorn passes it whole.
+    ``False`` for a target that is no URL (``http://[::1/x``), which gunicorn
+    refuses with a 400."""
+    try:
+        parts = urlsplit(path)
+        raw = scope.get("raw_path")
+        raw_path = urlsplit(raw).path if raw else None
+    except ValueError:
+        return False
     if parts.scheme.lower() in ("http", "https") and parts.netloc:
         scope["path"] = parts.path or "/"
-        raw = scope.get("raw_path")
         if raw:
-            scope["raw_path"] = urlsplit(raw).path or b"/"
+            scope["raw_path"] = raw_path or b"/"
+    return True
+
+
+async def _invalid_request(send: AsgiSend) -> None:
+    """uvicorn's own answer to a request it cannot parse."""
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": b"Invalid HTTP request received."})
 
 
 def _drop_fragment(scope: dict[str, Any]) -> None:
