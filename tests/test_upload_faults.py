@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import falcon.testing
 import pytest
 
-from hepcore import Account, Runtime
+from hepcore import Account, Runtime, UploadCandidate, hookimpl
 from hepcore.errors import StorageError
 from hepcore.storage import LocalStorage, ObjectWriter
 from hepcore_uploader.service import size_in_mb
@@ -180,6 +180,34 @@ def test_storage_failing_on_commit_gives_500_and_leaves_nothing(
     break_storage(budget=0, fail_on="commit")
     assert_internal_error(upload(client, uploader_token, "file"))
     assert_nothing_left(runtime)
+
+
+class BrokenModerator:
+    """Upload inspection that fails: by raising, or by answering no Rejection."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def hepcore_inspect_upload(self, candidate: UploadCandidate) -> object:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", [RuntimeError("classifier down"), {"code": "nope"}])
+@pytest.mark.parametrize("kind", ["file", "text"])
+def test_a_broken_moderation_plugin_gives_500_and_leaves_nothing(
+        client: falcon.testing.TestClient, runtime: Runtime, uploader_token: str,
+        answer: object, kind: str) -> None:
+    plugin = BrokenModerator(answer)
+    runtime.pm.register(plugin)
+    try:
+        assert_internal_error(upload(client, uploader_token, kind))
+        assert_nothing_left(runtime)
+    finally:
+        runtime.pm.unregister(plugin)
+    assert_healthy_after(client, runtime, uploader_token)
 
 
 # --- the client goes away -------------------------------------------------------------

@@ -9,6 +9,7 @@ its webhook event in one transaction. A mixin of the service.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -69,7 +70,10 @@ class Spool:
     """
 
     def __init__(self, directory: Path, max_size: int) -> None:
-        self.file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
+        try:
+            self.file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
+        except OSError as exc:
+            raise StorageError(f"cannot spool the upload: {exc}") from exc
         self.max_size = max_size
         self.size = 0
         self.head = b""
@@ -82,14 +86,27 @@ class Spool:
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
         self._hash.update(data)
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            raise StorageError(f"cannot spool the upload: {exc}") from exc
+
+    def rewind(self) -> None:
+        """Back to the first byte, for reading (what is buffered is written first)."""
+        try:
+            self.file.seek(0)
+        except OSError as exc:
+            raise StorageError(f"cannot spool the upload: {exc}") from exc
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
     def close(self) -> None:
-        self.file.close()
+        # The file has no name: a failure to flush what was left in its buffer
+        # (a full disk) loses nothing, and must not hide the request's outcome.
+        with contextlib.suppress(OSError):
+            self.file.close()
 
     def __enter__(self) -> Self:
         return self
@@ -147,13 +164,21 @@ class UploadPipeline:
         if (request.content_length is not None
                 and request.content_length > self.max_bytes + self.overhead):  # step 4
             raise too_large
-        with Spool(self.spool_dir, self.max_bytes) as spool:
+        try:
+            spool = Spool(self.spool_dir, self.max_bytes)
+        except StorageError:
+            log.exception("cannot spool an upload")
+            raise ImagesStorageFailed() from None
+        with spool:
             try:
                 filename = self._receive(request, boundary, spool)  # steps 5-6
             except BodyTooLarge:
                 raise too_large from None
             except (MalformedBody, ClientDisconnected):
                 raise ImagesBadRequest(MALFORMED_MULTIPART) from None
+            except StorageError:
+                log.exception("cannot spool an upload")
+                raise ImagesStorageFailed() from None
             if spool.size == 0:  # step 7
                 raise ImagesEmptyFile()
             outcome = self.ingest(actor, spool, filename, self.public_base(request))
@@ -168,7 +193,11 @@ class UploadPipeline:
         fmt = identify(spool.head)  # step 9
         if fmt is None:
             raise ImagesUnsupportedType()
-        spool.file.seek(0)
+        try:
+            spool.rewind()
+        except StorageError:
+            log.exception("cannot spool an upload")
+            raise ImagesStorageFailed() from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own warnings; errors still raise
             img = self._open_checked(fmt, spool.file)  # step 10

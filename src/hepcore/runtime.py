@@ -128,7 +128,14 @@ class Runtime:
         raise UnknownCredential(service)
 
     def inspect(self, candidate: UploadCandidate) -> Rejection | None:
-        rejection: Rejection | None = self.pm.hook.hepcore_inspect_upload(candidate=candidate)
+        """The first :class:`Rejection` of ``hepcore_inspect_upload``, or ``None``.
+        A plugin that raises, or answers anything but a ``Rejection`` or
+        ``None``, raises here (a :class:`TypeError` for the latter): each
+        service then refuses the upload as it does for an internal failure."""
+        rejection = self.pm.hook.hepcore_inspect_upload(candidate=candidate)
+        if rejection is not None and not isinstance(rejection, Rejection):
+            raise TypeError(f"an upload inspection plugin returned {type(rejection).__name__},"
+                            " not a Rejection or None")
         return rejection
 
     def emit(self, name: str, service: str, account_id: str | None, data: dict[str, Any]) -> None:

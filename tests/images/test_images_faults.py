@@ -211,6 +211,44 @@ def test_moderation_fails_closed(runtime: Runtime, upload: Upload, moderate: Any
     assert_nothing_left(runtime)
 
 
+class Sloppy:
+    """A moderation plugin answering something that is not a Rejection."""
+
+    @hookimpl
+    def hepcore_inspect_upload(self, candidate: UploadCandidate) -> Any:
+        return {"code": "nsfw_rejected"}
+
+
+def test_a_moderation_answer_that_is_no_rejection_fails_closed(
+        runtime: Runtime, upload: Upload, moderate: Any) -> None:
+    moderate(Sloppy())
+    assert err(upload(image_bytes())) == PROCESSING_FAILED
+    assert_nothing_left(runtime)
+
+
+@pytest.mark.parametrize("size", [(40, 30), (1200, 900)])  # buffered, and written at once
+def test_a_full_spool_disk_is_storage_failed(runtime: Runtime, upload: Upload,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             size: tuple[int, int]) -> None:
+    # /dev/full: every write fails with ENOSPC, as on a full disk (at the
+    # first write past the buffer, or when the buffer is flushed to read back).
+    monkeypatch.setattr("hepcore_images.pipeline.tempfile.TemporaryFile",
+                        lambda dir: open("/dev/full", "w+b"))  # noqa: SIM115
+    assert err(upload(image_bytes("PNG", size))) == STORAGE_FAILED
+    assert_nothing_left(runtime)
+
+
+def test_a_spool_directory_that_is_gone_is_storage_failed(runtime: Runtime, upload: Upload) -> None:
+    spool = runtime.config.data_dir / "images-spool"
+    spool.rmdir()
+    spool.write_bytes(b"not a directory")
+    assert err(upload(image_bytes())) == STORAGE_FAILED
+    assert_nothing_left(runtime)
+    spool.unlink()
+    spool.mkdir()
+    assert upload(image_bytes()).status_code == 200
+
+
 def test_dedupe_hits_skip_moderation(upload: Upload, moderate: Any) -> None:
     seen = moderate(Moderator())
     data = image_bytes()
