@@ -195,6 +195,37 @@ def test_a_body_too_large_to_drain_is_not_read_after_the_refusal(
     assert sent < 256 * 1024 * 1024
 
 
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_an_idle_body_is_given_up_after_body_timeout(tmp_path: Path, kind: str) -> None:
+    # A client that stops sending mid-body must not hold the worker's only
+    # thread for ever: after [server] body_timeout (1 s here) without a byte,
+    # the read fails, the client gets a 400 and other requests are served.
+    data = tmp_path / "host"
+    token = uploader_host(data, "ida")
+    conf = data / "hepcore.toml"
+    text = conf.read_text()
+    assert "body_timeout = 300" in text
+    conf.write_text(text.replace("body_timeout = 300", "body_timeout = 1"))
+    with run_server(data, kind, workers=1, threads=1) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall((f"POST /upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\n"
+                          "Content-Type: multipart/form-data; boundary=XB\r\n"
+                          f"Content-Length: {MB}\r\n\r\n").encode() + multipart(MB)[:1024])
+            sent = time.monotonic()
+            reply = b""
+            while not reply.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, reply
+                reply += chunk
+            waited = time.monotonic() - sent
+        assert reply.startswith(b"HTTP/1.1 400 "), reply
+        assert reply.endswith(b'{"ok":false,"error":"Malformed request body:'
+                              b' no bytes of the body for 1 s"}')
+        assert 0.9 < waited < 5, waited
+        assert requests.get(srv.url + "/uploadCounter", timeout=10).json() == {"count": 0}
+
+
 FACTORY = """
 from hepcore.web import wsgi
 from hepcore.web.entry import default_factory

@@ -202,6 +202,9 @@ class Config:
     accel_prefix: str = "/_hepcore_files/"
     read_chunk_size: int = 1024 * 1024
     multipart_overhead: int = 64 * 1024
+    # Seconds a request body may go without a byte before the read fails (a 400),
+    # so that an idle client does not hold a worker thread for ever.
+    body_timeout: float = 300.0
     # glibc malloc arenas of a served process (hepcore.memory); 0 keeps the C library's default.
     malloc_arenas: int = 2
     log_level: str = "info"
@@ -231,6 +234,10 @@ class Config:
             raise ConfigError(f"server.serve_mode must be one of {', '.join(SERVE_MODES)}")
         if not 4096 <= self.read_chunk_size <= 16 * 1024 * 1024:
             raise ConfigError("server.read_chunk_size must be between 4096 and 16777216")
+        if (isinstance(self.body_timeout, bool) or not isinstance(self.body_timeout, int | float)
+                or not 0 < self.body_timeout <= 86400):
+            raise ConfigError("server.body_timeout must be a number of seconds above 0,"
+                              " at most 86400")
         if (not isinstance(self.malloc_arenas, int) or isinstance(self.malloc_arenas, bool)
                 or not 0 <= self.malloc_arenas <= 64):
             raise ConfigError("server.malloc_arenas must be an integer from 0 to 64")
@@ -390,7 +397,8 @@ def config_from_dict(data: dict[str, Any], data_dir: Path) -> Config:
             enabled=enabled, options=table,
         )
     known_server = {"trust_proxy", "serve_mode", "accel_prefix", "read_chunk_size",
-                    "multipart_overhead", "log_level", "active_types", "malloc_arenas"}
+                    "multipart_overhead", "body_timeout", "log_level", "active_types",
+                    "malloc_arenas"}
     unknown = set(server) - known_server
     if unknown:
         raise ConfigError(f"unknown server settings: {', '.join(sorted(unknown))}")
@@ -444,6 +452,8 @@ serve_mode = "direct"
 accel_prefix = "/_hepcore_files/"
 read_chunk_size = 1048576
 multipart_overhead = 65536
+# Seconds a request body may go without a byte before hepcore gives up on it.
+body_timeout = 300
 # glibc malloc arenas per served process: few arenas keep a threaded worker's
 # memory close to what its uploads need. 0 keeps the C library's default.
 malloc_arenas = 2

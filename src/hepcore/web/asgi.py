@@ -10,6 +10,7 @@ import functools
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..db import WriteWouldBlock
@@ -25,6 +26,7 @@ from .shell import (
     build_request,
     content_length,
     finish,
+    stalled,
 )
 from .wsgi import DRAIN_MAX_BYTES
 
@@ -56,19 +58,26 @@ async def _read_at_least(stream: Any, n: int) -> bytes:
 class AsgiBody:
     """The ASGI request stream as a blocking :class:`~hepcore.http.BodyReader`
     for code running in a worker thread: each read is one hop to the loop.
-    Counts the bytes read (``received``)."""
+    Counts the bytes read (``received``). A read that waits more than ``stall``
+    seconds for the client's next bytes ends in :class:`ClientDisconnected`, so
+    that an idle client does not hold a worker thread for ever."""
 
-    __slots__ = ("_loop", "_stream", "received")
+    __slots__ = ("_loop", "_stall", "_stream", "received")
 
-    def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, stream: Any, loop: asyncio.AbstractEventLoop,
+                 stall: float | None = None) -> None:
         self._stream = stream
         self._loop = loop
+        self._stall = stall
         self.received = 0
 
     def read(self, n: int) -> bytes:
         future = asyncio.run_coroutine_threadsafe(_read_at_least(self._stream, n), self._loop)
         try:
-            data = future.result()
+            data = future.result(self._stall)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise ClientDisconnected(stalled(self._stall)) from exc
         except Exception as exc:
             raise ClientDisconnected(str(exc)) from exc
         self.received += len(data)
@@ -171,7 +180,7 @@ class AsyncServiceResource:
               and req.get_header("Expect") is None):
             body = await _prefetch(req.stream, length)
         else:
-            raw = AsgiBody(req.stream, loop)
+            raw = AsgiBody(req.stream, loop, self.runtime.config.body_timeout)
             if length is not None and length > DRAIN_MAX_BYTES:
                 req.scope[LARGE_BODY_KEY] = (raw, length)
             body = LengthLimitedBody(raw, length)

@@ -30,6 +30,12 @@ def answer_every_method(cls: type) -> type:
     return cls
 
 
+def stalled(seconds: float | None) -> str:
+    """Why a body read ended when the client sent nothing for ``seconds``
+    (``[server] body_timeout``); both shells say it alike."""
+    return f"no bytes of the body for {seconds:g} s"
+
+
 def content_length(req: Any) -> int | None:
     """``Content-Length`` as an int, ``None`` when absent; a bad value is a 400,
     and so is one sent with ``Transfer-Encoding``, which frames the body

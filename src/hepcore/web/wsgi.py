@@ -22,6 +22,7 @@ from .shell import (
     build_request,
     content_length,
     finish,
+    stalled,
 )
 
 # Where :meth:`ServiceResource.dispatch` leaves the request's :class:`WsgiBody`,
@@ -38,20 +39,33 @@ _DRAIN_BLOCK = 1024 * 1024
 class WsgiBody:
     """``wsgi.input`` as a :class:`~hepcore.http.BodyReader`; server errors mid-read
     (a client that went away) become :class:`ClientDisconnected`. Counts the bytes
-    read (``received``) and whether the end was reached (``ended``)."""
+    read (``received``) and whether the end was reached (``ended``).
 
-    __slots__ = ("_stream", "ended", "received")
+    With the connection's socket (gunicorn's ``gunicorn.socket``), a read that
+    waits more than ``stall`` seconds for the client's next bytes ends in
+    :class:`ClientDisconnected` too: an idle client must not hold a worker
+    thread for ever (the socket timeout is set at the first read)."""
 
-    def __init__(self, stream: Any) -> None:
+    __slots__ = ("_sock", "_stall", "_stream", "ended", "received")
+
+    def __init__(self, stream: Any, sock: Any = None, stall: float | None = None) -> None:
         self._stream = stream
+        self._sock = sock if isinstance(sock, socket.socket) and stall else None
+        self._stall = stall
         self.received = 0
         self.ended = False
 
     def read(self, n: int) -> bytes:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self._stall)
+            self._sock = None
         try:
             data: bytes = self._stream.read(n)
         except BodyError:
             raise
+        except TimeoutError as exc:
+            raise ClientDisconnected(stalled(self._stall)) from exc
         except Exception as exc:
             raise ClientDisconnected(str(exc)) from exc
         if data:
@@ -244,7 +258,8 @@ class ServiceResource:
         service = self.mount.service
         try:
             length = content_length(req)
-            raw = req.env[BODY_KEY] = WsgiBody(req.stream)
+            raw = req.env[BODY_KEY] = WsgiBody(req.stream, req.env.get("gunicorn.socket"),
+                                               self.runtime.config.body_timeout)
             body = LengthLimitedBody(raw, length)
             request = build_request(req, self.mount, params, body, length, self.runtime.config)
         except ServiceError as err:
