@@ -314,6 +314,7 @@ def test_oembed_missing_url(client, png_id):
         assert r.status_code == 400
         assert r.headers["Content-Type"] == "application/json"
         assert r.json == {"ok": False, "error": "Missing url parameter"}
+        assert r.headers["Access-Control-Allow-Origin"] == "*"  # a page's script reads why
 
 
 def test_oembed_unsupported_format(client, png_id):
@@ -321,6 +322,7 @@ def test_oembed_unsupported_format(client, png_id):
         r = oembed(client, url=f"{BASE}/{png_id}", format=fmt)
         assert r.status_code == 501, fmt
         assert r.json == {"ok": False, "error": "Unsupported format"}
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_oembed_not_found(client, uploader_token, png_id):
@@ -334,6 +336,7 @@ def test_oembed_not_found(client, uploader_token, png_id):
         assert r.status_code == 404, url
         assert r.headers["Content-Type"] == "application/json"
         assert r.json == NOT_FOUND
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
 
 
 # --- which URLs are item URLs of this service (section 6) ---------------------

@@ -159,15 +159,17 @@ class ReadingRoutes:
             log.warning("could not count a view of %s", item.id, exc_info=True)
 
     def oembed(self, request: Request) -> Response:
+        # Errors too: a page's script asking for an embed can then read why not.
+        anyone = {"Access-Control-Allow-Origin": "*"}
         url = request.query_value("url")
         if not url:
-            raise BadRequest("Missing url parameter")
+            raise BadRequest("Missing url parameter", headers=anyone)
         fmt = request.query_value("format")
         if fmt is not None and fmt != "json":
-            raise NotImplementedFormat("Unsupported format")
+            raise NotImplementedFormat("Unsupported format", headers=anyone)
         item = self._item_from_url(url, request)
         if item is None:
-            raise NotFound("Not found")
+            raise NotFound("Not found", headers=anyone)
         item_url = self.item_url(item, request)
         doc = oembed_document(item_id=item.id, url=item_url, content_type=item.type or OCTET,
                               width=item.width, height=item.height,
