@@ -258,6 +258,7 @@ def test_regenerate_token(client, uploader_token):
     assert r.headers["Content-Type"] == "application/json"
     assert set(r.json) == {"ok", "data"} and r.json["ok"] is True
     assert set(r.json["data"]) == {"token"}
+    assert r.headers["Cache-Control"] == "no-store"  # a credential: no cache keeps it
     new = r.json["data"]["token"]
     assert re.fullmatch(TOKEN_RE, new) and new != uploader_token
     # the old token is revoked at once, everywhere

@@ -92,7 +92,8 @@ class Management:
         assert actor.key is not None
         exp = int(self.runtime.clock()) + ttl
         token = self.token_codec.mint(actor.account.id, actor.key.id, exp)
-        return Response.json({"ok": True, "token": token, "expires_at": iso_ms(exp)})
+        return Response.json({"ok": True, "token": token,
+                              "expires_at": iso_ms(exp)}).never_stored()
 
     # --- section 6 ------------------------------------------------------------
 

@@ -233,14 +233,15 @@ class Webhooks:
         actor = self._actor(request)
         secret, endpoints = self.list(actor.account.id)
         return CodeEnvelope.success(signing_secret=secret,
-                                    webhooks=[webhook_json(e) for e in endpoints])
+                                    webhooks=[webhook_json(e) for e in endpoints]).never_stored()
 
     def api_create(self, request: Request) -> Response:
         actor = self._actor(request)
         body = read_json_object(request)
         endpoint, secret = self.create(actor.account.id, body.get("url"),
                                        body.get("enabled", True))
-        return CodeEnvelope.success(webhook=webhook_json(endpoint), signing_secret=secret)
+        return CodeEnvelope.success(webhook=webhook_json(endpoint),
+                                    signing_secret=secret).never_stored()
 
     def api_update(self, request: Request) -> Response:
         actor = self._actor(request)
@@ -256,4 +257,5 @@ class Webhooks:
 
     def api_rotate(self, request: Request) -> Response:
         actor = self._actor(request)
-        return CodeEnvelope.success(signing_secret=self.rotate_secret(actor.account.id))
+        return CodeEnvelope.success(
+            signing_secret=self.rotate_secret(actor.account.id)).never_stored()

@@ -151,7 +151,7 @@ class ManagementRoutes:
             token, _ = self.runtime.keys.rotate(actor.key.id)
         except CredentialRevoked:  # another request rotated it since admit()
             raise Unauthorized("Token revoked") from None
-        return OkEnvelope.success({"token": token})
+        return OkEnvelope.success({"token": token}).never_stored()
 
     def api_uploads(self, request: Request) -> Response:
         actor = self.admit(request)

@@ -228,6 +228,12 @@ class Response:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != lower]
         self.headers.append((name, value))
 
+    def never_stored(self) -> Response:
+        """This response with ``Cache-Control: no-store``, for one that carries a
+        credential (a new token, a signing secret): no cache may keep it."""
+        self.set_header("Cache-Control", "no-store")
+        return self
+
 
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, as every service sends it.

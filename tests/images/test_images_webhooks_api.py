@@ -353,3 +353,14 @@ def test_wrong_methods_use_the_envelope(client: falcon.testing.TestClient, key: 
         got = client.simulate_request(method, path, headers=auth(key))
         assert got.status_code == 405
         assert got.json["ok"] is False and got.json["code"] == "method_not_allowed"
+
+
+def test_answers_carrying_a_secret_are_never_stored(client: falcon.testing.TestClient,
+                                                    key: str) -> None:
+    created = post_json(client, "/api/v1/webhooks", key, {"url": "https://example.com/hook"})
+    listed = client.simulate_get("/api/v1/webhooks", headers=auth(key))
+    rotated = client.simulate_post("/api/v1/webhooks/rotate-secret", headers=auth(key))
+    minted = post_json(client, "/api/v1/upload-token", key, {"ttl_seconds": 60})
+    for r in (created, listed, rotated, minted):
+        assert r.status_code == 200, r.text
+        assert r.headers["Cache-Control"] == "no-store"
