@@ -212,6 +212,12 @@ def test_sharex_errors(data: Path) -> None:
           message="hepcore: error: --token is not an active uploader token")
     fails(data, "sharex", "--api-base", "https://hep.example", code=2,
           message="hepcore: error: pass --account")
+    keys_before = ok(data, "keys", "list", "--account", "alice")
+    for base in ("ftp://hep.example", "hep.example", "https://hep.example/?x=1"):
+        fails(data, "sharex", "--account", "alice", "--api-base", base, code=2,
+              message="is not an http(s) URL such as https://your.host")
+    # refused before a new token was issued: alice's token still works
+    assert ok(data, "keys", "list", "--account", "alice") == keys_before
 
 
 def test_configured_public_base(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import UsageError, positive_int
+from hepcore.cli import UsageError, base_url_arg, positive_int
 from hepcore.clock import iso_ms
 from hepcore.errors import CredentialError
 from hepcore.tokens import Actor
@@ -168,7 +168,8 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("sharex", help="a ShareX .sxcu (or --script: a shell uploader)")
     p.add_argument("--account", help="account whose token goes into the config")
     p.add_argument("--token", help="use this existing token (tokens are stored hashed)")
-    p.add_argument("--api-base", help="public URL of the uploader, e.g. https://hep.gg")
+    p.add_argument("--api-base", type=base_url_arg,
+                   help="public URL of the uploader, e.g. https://hep.gg")
     p.add_argument("--script", action="store_true",
                    help="print a POSIX shell upload script instead (token from $HEPCORE_TOKEN)")
     p.add_argument("--output", "-o", metavar="FILE")

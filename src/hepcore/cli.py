@@ -225,6 +225,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def base_url_arg(text: str) -> str:
+    """An argparse type: an http(s) URL with a host and neither query nor
+    fragment (the start of URLs a command writes), without its trailing slash."""
+    from .config import is_base_url
+
+    if not is_base_url(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL such as https://your.host")
+    return text.rstrip("/")
+
+
 def path_arg(text: str) -> str:
     """An argparse ``type`` for the name of a file a command reads: kept as
     given, so a name that is not UTF-8 still opens. Every other argument must

@@ -384,7 +384,10 @@ def test_purge_command(host: Host) -> None:
 
 def test_login_link_and_private_pastes(host: Host) -> None:
     host.new_key("lena")
-    link = host.cli("login-link", "--account", "lena", "--base", host.url, "--next", "/api/x")
+    bad = host.cli("login-link", "--account", "lena", "--base", "paste.example")
+    assert bad.returncode == 2 and "is not an http(s) URL" in bad.stderr, bad.stderr
+    link = host.cli("login-link", "--account", "lena", "--base", host.url + "/",
+                    "--next", "/api/x")
     assert link.returncode == 0, link.stderr
     url = link.stdout.strip()
     assert url.startswith(host.url + "/login/")
