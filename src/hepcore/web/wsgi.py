@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -44,7 +45,9 @@ class WsgiBody:
     With the connection's socket (gunicorn's ``gunicorn.socket``), a read that
     waits more than ``stall`` seconds for the client's next bytes ends in
     :class:`ClientDisconnected` too: an idle client must not hold a worker
-    thread for ever (the socket timeout is set at the first read)."""
+    thread for ever. The bound is the kernel's ``SO_RCVTIMEO``, set at the
+    first read: a Python socket timeout would add a ``poll`` to every
+    ``recv`` of every upload."""
 
     __slots__ = ("_sock", "_stall", "_stream", "ended", "received")
 
@@ -57,14 +60,13 @@ class WsgiBody:
 
     def read(self, n: int) -> bytes:
         if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.settimeout(self._stall)
+            _bound_reads(self._sock, self._stall or 0.0)
             self._sock = None
         try:
             data: bytes = self._stream.read(n)
         except BodyError:
             raise
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:  # SO_RCVTIMEO: EAGAIN
             raise ClientDisconnected(stalled(self._stall)) from exc
         except Exception as exc:
             raise ClientDisconnected(str(exc)) from exc
@@ -73,6 +75,19 @@ class WsgiBody:
         elif n:
             self.ended = True
         return data
+
+
+_TIMEVAL = struct.Struct("@ll")
+
+
+def _bound_reads(sock: socket.socket, seconds: float) -> None:
+    """Make each blocking ``recv`` on ``sock`` fail (``EAGAIN``) after ``seconds``
+    without data; it stays so for the connection's later requests, whose
+    reads the same bound suits."""
+    whole = int(seconds)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        _TIMEVAL.pack(whole, int((seconds - whole) * 1_000_000)))
 
 
 def drain_after(env: dict[str, Any], result: Iterable[bytes]) -> Iterable[bytes]:
