@@ -62,18 +62,26 @@ NAME_LENGTH = 12
 SPOOL_CHUNK = 1024 * 1024
 
 
+def _spool_failed() -> ImagesStorageFailed:
+    """Logs the spool's I/O failure being handled (a full or missing spool
+    directory): the upload is ``storage_failed``, like any storage failure."""
+    log.exception("cannot spool an upload")
+    return ImagesStorageFailed()
+
+
 class Spool:
     """The received bytes in an unnamed temporary file, counted and hashed.
 
-    Passing ``max_size`` raises :class:`BodyTooLarge`. The file has no name
+    Passing ``max_size`` raises :class:`BodyTooLarge`; failing to create, write
+    or read back the file raises ``ImagesStorageFailed``. The file has no name
     (``O_TMPFILE`` where available), so nothing survives a crash.
     """
 
     def __init__(self, directory: Path, max_size: int) -> None:
         try:
             self.file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
-        except OSError as exc:
-            raise StorageError(f"cannot spool the upload: {exc}") from exc
+        except OSError:
+            raise _spool_failed() from None
         self.max_size = max_size
         self.size = 0
         self.head = b""
@@ -88,15 +96,15 @@ class Spool:
         self._hash.update(data)
         try:
             self.file.write(data)
-        except OSError as exc:
-            raise StorageError(f"cannot spool the upload: {exc}") from exc
+        except OSError:
+            raise _spool_failed() from None
 
     def rewind(self) -> None:
         """Back to the first byte, for reading (what is buffered is written first)."""
         try:
             self.file.seek(0)
-        except OSError as exc:
-            raise StorageError(f"cannot spool the upload: {exc}") from exc
+        except OSError:
+            raise _spool_failed() from None
 
     @property
     def sha256(self) -> str:
@@ -164,21 +172,13 @@ class UploadPipeline:
         if (request.content_length is not None
                 and request.content_length > self.max_bytes + self.overhead):  # step 4
             raise too_large
-        try:
-            spool = Spool(self.spool_dir, self.max_bytes)
-        except StorageError:
-            log.exception("cannot spool an upload")
-            raise ImagesStorageFailed() from None
-        with spool:
+        with Spool(self.spool_dir, self.max_bytes) as spool:
             try:
                 filename = self._receive(request, boundary, spool)  # steps 5-6
             except BodyTooLarge:
                 raise too_large from None
             except (MalformedBody, ClientDisconnected):
                 raise ImagesBadRequest(MALFORMED_MULTIPART) from None
-            except StorageError:
-                log.exception("cannot spool an upload")
-                raise ImagesStorageFailed() from None
             if spool.size == 0:  # step 7
                 raise ImagesEmptyFile()
             outcome = self.ingest(actor, spool, filename, self.public_base(request))
@@ -193,11 +193,7 @@ class UploadPipeline:
         fmt = identify(spool.head)  # step 9
         if fmt is None:
             raise ImagesUnsupportedType()
-        try:
-            spool.rewind()
-        except StorageError:
-            log.exception("cannot spool an upload")
-            raise ImagesStorageFailed() from None
+        spool.rewind()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own warnings; errors still raise
             img = self._open_checked(fmt, spool.file)  # step 10

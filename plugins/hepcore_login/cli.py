@@ -32,7 +32,8 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "login-link", help=f"print a one-time sign-in link (valid {LINK_MAX_AGE // 60} minutes)")
     p.add_argument("--account", required=True)
-    p.add_argument("--base", type=base_url_arg, help="the host's URL, e.g. https://paste.example.org (without the"
+    p.add_argument("--base", type=base_url_arg,
+                   help="the host's URL, e.g. https://paste.example.org (without the"
                    " login prefix); not needed when [services.login] has public_base_url")
     p.add_argument("--next", default="/", help="where to go after signing in (a local path)")
     p.set_defaults(func=cmd_login_link)
