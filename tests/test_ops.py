@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import falcon.asgi
 import falcon.testing
 import pytest
 import requests
@@ -20,7 +21,7 @@ from hepcore.cli import main
 from hepcore.observe import redacted_path, request_id
 from hepcore.testing import FakeClock
 from hepcore.testing.servers import run_server
-from hepcore.web import create_app
+from hepcore.web import add_service, create_app
 
 TOKEN = "metrics-token-for-tests"
 
@@ -305,3 +306,33 @@ def test_forwarded_headers_are_honoured_with_trust_proxy(tmp_path: Path, kind: s
     url, line = _shorten_through(data, kind)
     assert url.startswith("https://evil.example/")
     assert line["client"] == "198.51.100.7"
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["host", "add_service"])
+def test_a_credential_sent_to_a_near_miss_of_its_route_stays_out_of_the_log(
+        tmp_path: Path, app_kind: str, embedded: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """A delete link or sign-in link with a trailing slash or an odd case
+    matches no route; its path is logged only up to where the credential starts."""
+    config = Config(data_dir=tmp_path / "data", secrets=["s"], services={
+        "images": ServiceConfig("images", prefix="/img"),
+        "login": ServiceConfig("login", prefix="/login")})
+    asgi = app_kind == "asgi"
+    if embedded:
+        runtime = build_runtime(config)
+        app: falcon.App = falcon.asgi.App() if asgi else falcon.App()  # type: ignore[type-arg]
+        add_service(app, runtime, "images")
+        add_service(app, runtime, "login")
+    else:
+        app = create_app(config, asgi=asgi)
+    client = falcon.testing.TestClient(app)
+    secret = "f" * 64
+    with caplog.at_level(logging.INFO, logger="hepcore.access"):
+        assert client.simulate_delete(f"/img/api/delete/{secret}/").status_code == 404
+        assert client.simulate_post(f"/img/API/Delete/{secret}").status_code == 404
+        assert client.simulate_get(f"/login/{secret}/x").status_code == 404
+        assert client.simulate_get("/img/api/nothing/here").status_code == 404
+    paths = [json.loads(rec.getMessage())["path"] for rec in caplog.records
+             if rec.name == "hepcore.access"]
+    assert paths == ["/img/api/delete/[redacted]", "/img/API/Delete/[redacted]",
+                     "/login/[redacted]", "/img/api/nothing/here"]
+    assert secret not in caplog.text

@@ -10,7 +10,10 @@ logger: a request id (the client's ``X-Request-Id`` when it is sane, else a
 fresh one), method, path, route, service, status, duration and client
 address. It never holds query strings, headers or request bodies, and path
 segments captured under a name containing ``token``, ``secret`` or ``key``
-are replaced by ``[redacted]``, so credentials never reach the log.
+are replaced by ``[redacted]``, so credentials never reach the log. A path
+that matches no route is cut where such a route's parameter would begin
+(``/api/delete/[redacted]``), so a near miss (a trailing slash) keeps its
+credential out of the log too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any, TextIO
 
@@ -87,6 +90,27 @@ def redacted_path(path: str, params: Mapping[str, object]) -> str:
     for name, value in params.items():
         if value and _SECRET_PARAM.search(name):
             path = path.replace(str(value), "[redacted]")
+    return path
+
+
+_PARAM = re.compile(r"\{([^}]*)\}")
+
+
+def secret_prefixes(templates: Iterable[str]) -> tuple[str, ...]:
+    """The literal beginnings, lower-case and shortest first, of the route
+    ``templates`` (full paths) that capture a secret-looking parameter."""
+    found = {template[:template.index("{")].lower() for template in templates
+             if any(_SECRET_PARAM.search(name) for name in _PARAM.findall(template))}
+    return tuple(sorted(found, key=len))
+
+
+def unmatched_path(path: str, prefixes: tuple[str, ...]) -> str:
+    """``path``, which matched no route, cut after the first of ``prefixes``
+    (see :func:`secret_prefixes`) it begins with, whatever the case: what
+    follows may be a credential sent to a near miss of its route."""
+    for prefix in prefixes:
+        if len(path) > len(prefix) and path[:len(prefix)].lower() == prefix:
+            return path[:len(prefix)] + "[redacted]"
     return path
 
 

@@ -15,6 +15,7 @@ import falcon.asgi
 from falcon.routing import CompiledRouter
 from falcon.util.misc import code_to_http_status
 
+from .. import observe
 from ..clock import Clock, system_clock
 from ..config import Config
 from ..errors import ClientDisconnected
@@ -226,7 +227,9 @@ def create_app(
         if not svc_config.enabled:
             continue
         mount = Mount(service, svc_config.prefix, frozenset(svc_config.hosts))
-        for group in group_routes(service):
+        groups = group_routes(service)
+        mount.secret_prefixes = observe.secret_prefixes(mount.prefix + g.path for g in groups)
+        for group in groups:
             mount.router.add_route(group.path, _resource(runtime, mount, group, asgi, app),
                                    _asgi=asgi)
         mount.set_fallback(_resource(runtime, mount, None, asgi, app))
@@ -249,7 +252,9 @@ def add_service(app: falcon.App[Any, Any], runtime: Runtime, name: str, *, prefi
     service = runtime.services[name]
     asgi = isinstance(app, falcon.asgi.App)
     mount = Mount(service, prefix if prefix is not None else runtime.config.service(name).prefix)
-    for group in group_routes(service):
+    groups = group_routes(service)
+    mount.secret_prefixes = observe.secret_prefixes(mount.prefix + g.path for g in groups)
+    for group in groups:
         app.add_route(mount.prefix + group.path, _resource(runtime, mount, group, asgi, app))
     fallback = _resource(runtime, mount, None, asgi, app)
     pattern = re.compile(re.escape(mount.prefix) + r"(/.*)?$") if mount.prefix else re.compile(r"/")

@@ -19,7 +19,7 @@ from ..service import Service
 @dataclass(eq=False)
 class Mount:
     """Where a service answers: ``prefix`` (``""`` for the root) on ``hosts``
-    (empty: any host)."""
+    (empty: any host). ``secret_prefixes``: see :func:`.observe.secret_prefixes`."""
 
     service: Service
     prefix: str = ""
@@ -27,6 +27,7 @@ class Mount:
     router: CompiledRouter = field(default_factory=CompiledRouter)
     fallback: Any = None
     fallback_map: dict[str, Any] = field(default_factory=dict)
+    secret_prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.prefix = self.prefix.rstrip("/")

@@ -143,7 +143,8 @@ def finish(runtime: Runtime, mount: Mount, group: RouteGroup | None, req: Any, r
         method=req.method, status=response.status, seconds=time.perf_counter() - started,
         uploaded=getattr(request.body, "consumed", 0) if request is not None else 0,
         served=body.length if isinstance(body, StreamBody) else None,
-        rid=rid, path=observe.redacted_path(req.path, params),
+        rid=rid, path=(observe.redacted_path(req.path, params) if group is not None
+                       else observe.unmatched_path(req.path, mount.secret_prefixes)),
         client_ip=request.client_ip if request is not None else (req.remote_addr or ""),
         log=runtime.config.access_log)
 
