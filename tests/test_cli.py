@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import re
@@ -10,9 +12,11 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -520,3 +524,65 @@ def test_serve_gives_requests_in_progress_120_s_after_sigterm(tmp_path: Path) ->
     assert (cfg.graceful_timeout, cfg.timeout, cfg.worker_class_str) == (120, 120, "gthread")
     options = uvicorn_options(args, config)
     assert uvicorn.Config("hepcore.web.entry:asgi_app", **options).timeout_graceful_shutdown == 120
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with ``self.server.answer``; keeps what it was sent."""
+
+    def _any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.seen.append((self.command, self.path,  # type: ignore[attr-defined]
+                                 self.headers.get("Authorization"), self.rfile.read(length)))
+        status, headers, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _any
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def recorder(status: int, headers: dict[str, str], body: bytes) -> Iterator[Any]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.answer, server.seen = (status, headers, body), []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_paste_client_sends_its_key_to_the_server_named_and_nowhere_else(tmp_path: Path) -> None:
+    key = "hepgg_pst_" + "a" * 32
+    with recorder(200, {}, b'{"ok":true,"data":{"url":"http://x/1"}}') as elsewhere, \
+            recorder(302, {"Location": f"http://127.0.0.1:{elsewhere.server_port}/api/paste"},
+                     b"") as moved:
+        fails(tmp_path / "none", "paste", "--server", f"http://127.0.0.1:{moved.server_port}",
+              "--key", key, "-", code=1,
+              message=f"the server answered 302, a redirect to http://127.0.0.1:"
+                      f"{elsewhere.server_port}/api/paste; not followed")
+        assert [(m, p, a) for m, p, a, _ in moved.seen] == [("POST", "/api/paste", f"Bearer {key}")]
+        assert elsewhere.seen == []
+    for answer in (b"<html>not json</html>", b"[1, 2]", b'{"ok":true,"data":{"url":7}}'):
+        with recorder(200, {}, answer) as odd:
+            fails(tmp_path / "none", "paste", "--server", f"http://127.0.0.1:{odd.server_port}",
+                  "--key", key, "-", code=1,
+                  message="did not answer as a paste service does: no URL in the reply")
+    with recorder(503, {}, b"[]") as down:
+        fails(tmp_path / "none", "paste", "--server", f"http://127.0.0.1:{down.server_port}",
+              "--key", key, "-", code=1, message="the server refused the paste (503)")
+    fails(tmp_path / "none", "paste", "--server", "file:///etc", "--key", key, "-", code=2,
+          message="'file:///etc' is not an http(s) URL")
+    proc = subprocess.run([sys.executable, "-m", "hepcore", "--data", str(tmp_path / "none"),
+                           "paste", "--key", key, "-"], capture_output=True, text=True,
+                          timeout=60, check=False, env={**os.environ,
+                                                        "HEPCORE_PASTE_URL": "ftp://x"})
+    assert proc.returncode == 1 and "'ftp://x' is not an http(s) URL" in proc.stderr
