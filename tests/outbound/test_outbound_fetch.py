@@ -3,8 +3,10 @@ how it follows redirects and where it stops."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import socket
+import threading
 import zlib
 
 import pytest
@@ -608,6 +610,52 @@ def test_truncated_gzip_is_refused(origin: Origin, loopback_fetcher: Fetcher) ->
             pytest.raises(FetchError) as failed:
         response.read(100_000)
     assert failed.value.reason == "Failed to download: bad content encoding"
+
+
+def _endless(conn: socket.socket, stop: threading.Event, head: bytes, unit: bytes) -> None:
+    """Send ``head``, then ``unit`` over and over until the client goes away."""
+    conn.sendall(head)
+    with contextlib.suppress(OSError):
+        while not stop.is_set():
+            conn.sendall(unit * 64)
+
+
+def test_bytes_after_a_gzip_body_are_ignored_but_cannot_go_on(
+        raw_server, origin: Origin) -> None:
+    """Trailing bytes never reach the decoder (zlib kept copying them); the
+    bytes on the wire are bounded by twice the limit and 64 KiB."""
+    body = gzip.compress(b"hello")
+    origin.routes["/short"] = ok(body + b"\r\n\r\n", **{"Content-Encoding": "gzip"})
+    origin.routes["/members"] = ok(body + gzip.compress(b", world"),
+                                   **{"Content-Encoding": "gzip"})
+    fetcher = Fetcher(OutboundPolicy(allow=("127.0.0.1",), total_timeout=60))
+    with fetcher.open("GET", origin.url("/short")) as response:
+        assert response.read(1000) == b"hello"
+    with fetcher.open("GET", origin.url("/members")) as response:
+        assert response.read(1000) == b"hello, world"
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    server = raw_server(lambda conn, stop: _endless(conn, stop, head + body, b"junk" * 256))
+    with fetcher.open("GET", server.url()) as response, \
+            pytest.raises(ResponseTooLarge) as failed:
+        response.read(1000)
+    assert failed.value.detail == f"more than {2 * 1000 + 65536} bytes on the wire"
+
+
+@pytest.mark.parametrize("head,unit", [
+    # Empty stored deflate blocks: bytes that never decode to anything.
+    (b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nConnection: close\r\n\r\n",
+     b"\x00\x00\x00\xff\xff"),
+    # Chunks of one byte behind 60 KB chunk extensions.
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+     b"1;" + b"x" * 60000 + b"\r\nA\r\n"),
+], ids=["empty-deflate-blocks", "chunk-extensions"])
+def test_a_body_that_never_grows_is_cut_by_its_bytes_on_the_wire(
+        raw_server, head: bytes, unit: bytes) -> None:
+    server = raw_server(lambda conn, stop: _endless(conn, stop, head, unit))
+    fetcher = Fetcher(OutboundPolicy(allow=("127.0.0.1",), total_timeout=60))
+    # 10 MB of body would be 600 GB of these on the wire: the deadline, not the cap.
+    with fetcher.open("GET", server.url()) as response, pytest.raises(ResponseTooLarge):
+        response.read(10_000_000)
 
 
 def test_unknown_content_encoding_is_refused(origin: Origin, loopback_fetcher: Fetcher) -> None:

@@ -91,11 +91,15 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         owner = self._owner
+        if owner.cap is not None and owner.received > owner.cap[0]:
+            raise owner.cap[1]
         owner.sock.settimeout(owner.deadline.bound(owner.read_timeout, "a read"))
         try:
-            return owner.sock.recv_into(buffer)
+            n: int = owner.sock.recv_into(buffer)
         except TimeoutError as exc:
             raise FetchTimeout(detail="read timed out") from exc
+        owner.received += n
+        return n
 
     def close(self) -> None:
         if not self.closed:
@@ -114,8 +118,15 @@ class _DeadlineSocket:
         self.sock = sock
         self.deadline = deadline
         self.read_timeout = read_timeout
+        self.received = 0
+        self.cap: tuple[int, Exception] | None = None
         self._readers = 0
         self._closed = False
+
+    def limit_reads(self, more: int, error: Exception) -> None:
+        """Raise ``error`` from reads once more than ``more`` further bytes have
+        come off the wire (body framing and compression included)."""
+        self.cap = (self.received + more, error)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
         if "w" in mode:
@@ -173,6 +184,7 @@ class PinnedConnection(http.client.HTTPConnection):
         self._policy = policy
         self._ssl_context = ssl_context
         self.raw_sock: socket.socket | None = None
+        self.wire: _DeadlineSocket | None = None
 
     def connect(self) -> None:
         """TCP to the pinned address, then TLS for the URL's hostname, in ``connect_timeout``."""
@@ -196,4 +208,4 @@ class PinnedConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.raw_sock = sock
-        self.sock = _DeadlineSocket(sock, self._deadline, self._policy.read_timeout)
+        self.sock = self.wire = _DeadlineSocket(sock, self._deadline, self._policy.read_timeout)

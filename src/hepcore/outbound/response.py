@@ -66,12 +66,18 @@ class FetchResponse:
         or at once when ``Content-Length`` announces more; :class:`FetchTimeout` on
         a stall or at the deadline; :class:`ConnectionFailed` when the body is cut
         short. ``gzip`` and ``deflate`` content encodings are decoded and the limit
-        counts decoded bytes. The body can be read once.
+        counts decoded bytes; the bytes on the wire (framing and compression
+        included) may be at most :func:`wire_allowance` of ``limit``. The body
+        can be read once.
         """
         if self._started:
             raise RuntimeError("the body has already been read")
         self._started = True
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
+        if self._conn.wire is not None:
+            allowance = wire_allowance(limit)
+            self._conn.wire.limit_reads(allowance, ResponseTooLarge(
+                limit, detail=f"more than {allowance} bytes on the wire"))
         try:
             if encoding in ("", "identity"):
                 announced = self._response.length
@@ -123,6 +129,14 @@ class FetchResponse:
         return f"<FetchResponse {self.status} {self.url} from {self.address}>"
 
 
+def wire_allowance(limit: int) -> int:
+    """The most bytes a body of at most ``limit`` decoded bytes may take on the
+    wire: twice the limit and 64 KiB, room for any sane chunking or
+    compression, while an endless trailer, empty deflate blocks or bytes after
+    the compressed body cannot keep a fetch reading."""
+    return 2 * limit + 65536
+
+
 def _capped(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
     total = 0
     for chunk in chunks:
@@ -133,27 +147,39 @@ def _capped(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
 
 
 def _decode(encoding: str, chunks: Iterator[bytes], chunk_size: int) -> Iterator[bytes]:
+    """``chunks`` decoded, in steps of at most ``chunk_size`` bytes out, so that a
+    small bomb never expands at once in memory. gzip may have several members
+    (RFC 1952); bytes after the end of the compressed body are ignored, as
+    browsers do, and never reach the decoder."""
     if encoding in ("gzip", "x-gzip"):
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        gzip, decoder = True, zlib.decompressobj(16 + zlib.MAX_WBITS)
     elif encoding == "deflate":
-        decoder = zlib.decompressobj(zlib.MAX_WBITS)
+        gzip, decoder = False, zlib.decompressobj(zlib.MAX_WBITS)
     else:
         raise FetchError("Failed to download: unsupported content encoding",
                          detail=f"Content-Encoding {encoding!r}")
-    first = True
+    first, trailing = True, False
     try:
         for chunk in chunks:
-            if first and encoding == "deflate" and chunk and (chunk[0] & 0x0F) != 8:
+            if trailing:
+                continue
+            if first and not gzip and chunk and (chunk[0] & 0x0F) != 8:
                 decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
             first = False
             data = chunk
-            # Bounded steps, so a small bomb never expands at once in memory.
             while True:
+                if decoder.eof:
+                    if not data:
+                        break
+                    if not (gzip and b"\x1f\x8b".startswith(data[:2])):
+                        trailing = True
+                        break
+                    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
                 out = decoder.decompress(data, chunk_size)
-                data = decoder.unconsumed_tail
                 if out:
                     yield out
-                if not data and len(out) < chunk_size:
+                data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+                if not data and not decoder.eof and len(out) < chunk_size:
                     break
         tail = decoder.flush()
         if tail:
