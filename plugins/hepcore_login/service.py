@@ -22,6 +22,7 @@ import html
 import secrets
 import sqlite3
 from typing import Any
+from urllib.parse import quote
 
 from sqlite_utils.migrations import Migrations
 
@@ -84,11 +85,21 @@ def issue_link_token(runtime: Any, account_id: str, next_path: str = "/") -> str
 
 
 def safe_next(path: str | None) -> str:
-    """A local path to go to after signing in; anything else means ``/``."""
+    """A local path to go to after signing in, as a ``Location`` header can
+    carry it (non-ASCII characters percent-encoded as UTF-8, as browsers do);
+    anything else means ``/``."""
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path \
-            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+            or any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in path):
         return "/"
-    return path
+    if path.isascii():
+        return path
+    try:
+        return quote(path, safe=_PRINTABLE_ASCII)
+    except UnicodeEncodeError:  # a lone surrogate
+        return "/"
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 
 def cookie_values(header: str | None, name: str) -> list[str]:
@@ -196,6 +207,7 @@ class LoginService(Service):
         if claims is None:
             return _page(400, "Sign-in link not valid",
                          "This link has expired or was already used. Ask for a new one.")
+        location = safe_next(claims.get("n"))
         session_id = secrets.token_urlsafe(18)
         now = self.runtime.clock()
         try:
@@ -215,10 +227,8 @@ class LoginService(Service):
         session = self.runtime.signer.dumps({"a": claims["a"], "s": session_id},
                                             SESSION_PURPOSE)
         cookie = (f"{COOKIE}={session}; Path=/; Max-Age={SESSION_MAX_AGE}; HttpOnly;"
-                  " SameSite=Lax")
-        if request.scheme == "https":
-            cookie += "; Secure"
-        return Response(303, [("Location", safe_next(claims.get("n"))), ("Set-Cookie", cookie),
+                  " SameSite=Lax" + self._secure(request))
+        return Response(303, [("Location", location), ("Set-Cookie", cookie),
                               ("Cache-Control", "no-store"),
                               ("Content-Type", "text/html; charset=utf-8"),
                               ("Content-Length", "0")], b"")
@@ -235,11 +245,18 @@ class LoginService(Service):
         if claims is not None:
             self.runtime.db.write_one("DELETE FROM login_sessions WHERE session_id = ?",
                                       (claims["s"],))
-        cookie = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        cookie = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + self._secure(request)
         return Response(303, [("Location", "/"), ("Set-Cookie", cookie),
                               ("Cache-Control", "no-store"),
                               ("Content-Type", "text/html; charset=utf-8"),
                               ("Content-Length", "0")], b"")
+
+    def _secure(self, request: Request) -> str:
+        """``; Secure`` when the site is https: the request says so, or the public
+        base URL does (TLS ends at a proxy that hepcore does not trust)."""
+        https = request.scheme == "https" or \
+            self.public_base(request).lower().startswith("https:")
+        return "; Secure" if https else ""
 
     def _used(self, link_id: str) -> bool:
         return self.runtime.db.one("SELECT 1 FROM login_used_links WHERE link_id = ?",

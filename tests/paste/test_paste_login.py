@@ -3,9 +3,13 @@ session cookie, and the session hook the paste service uses."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import falcon.testing
 import pytest
 
-from hepcore import BytesBody, Request
+from hepcore import BytesBody, Config, Request, ServiceConfig, build_runtime
+from hepcore.web import create_app
 from hepcore_login.service import LINK_MAX_AGE, SESSION_MAX_AGE, issue_link_token
 
 
@@ -40,6 +44,38 @@ def test_secure_cookie_over_https(client, runtime, account) -> None:
     token = issue_link_token(runtime, account.id)
     done = client.simulate_post(f"/login/{token}", protocol="https")
     assert "; Secure" in done.headers["set-cookie"]
+
+
+def test_secure_cookie_when_the_public_base_is_https(tmp_path: Path) -> None:
+    """TLS ends at a proxy hepcore does not trust (deploying.md, TLS): the
+    request looks like http, the configured public base says https."""
+    config = Config(data_dir=tmp_path / "data", secrets=["s"], services={
+        "paste": ServiceConfig("paste", prefix="/"),
+        "login": ServiceConfig("login", prefix="/login",
+                               public_base_url="https://paste.example/login")})
+    runtime = build_runtime(config)
+    client = falcon.testing.TestClient(create_app(runtime))
+    account = runtime.accounts.create("tls")
+    headers = {"Host": "paste.example", "Origin": "https://paste.example"}
+    done = client.simulate_post(f"/login/{issue_link_token(runtime, account.id)}",
+                                headers=headers)
+    assert done.status_code == 303 and "; Secure" in done.headers["set-cookie"]
+    out = client.simulate_post("/login/logout", headers=headers)
+    assert "Max-Age=0" in out.headers["set-cookie"] and "; Secure" in out.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("target,location", [
+    ("/caf\u00e9?q=\u00fc", "/caf%C3%A9?q=%C3%BC"),
+    ("/\uff0fdocs", "/%EF%BC%8Fdocs"),
+    ("/a\u2028b", "/a%E2%80%A8b"),
+    ("/a\u0085b", "/"),  # a C1 control
+    ("/a\ud800b", "/"),  # a lone surrogate
+])
+def test_a_next_path_with_other_characters_is_sent_encoded(
+        client, runtime, account, target: str, location: str) -> None:
+    done = client.simulate_post(f"/login/{issue_link_token(runtime, account.id, target)}")
+    assert done.status_code == 303 and done.headers["location"] == location
+    assert done.headers["set-cookie"].startswith("hepcore_login=")
 
 
 def test_links_expire_and_are_signed(client, runtime, account, clock) -> None:
