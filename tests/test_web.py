@@ -462,3 +462,35 @@ def test_host_app_routes_come_before_the_services(runtime, uploader_token, asgi:
     missing = client.simulate_get("/nothing-here")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("asgi", [False, True], ids=["wsgi", "asgi"])
+def test_every_json_answer_says_nosniff_once(tmp_path: Path, asgi: bool) -> None:
+    """G6: JSON answers carry names, titles and text users chose; successes,
+    service errors and the router's own refusals alike."""
+    config = Config(data_dir=tmp_path / "data", secrets=["s"], services={
+        "uploader": ServiceConfig("uploader", prefix="/"),
+        "paste": ServiceConfig("paste", prefix="/paste"),
+        "cdn": ServiceConfig("cdn", prefix="/cdn"),
+        "images": ServiceConfig("images", prefix="/img")})
+    runtime = build_runtime(config)
+    client = falcon.testing.TestClient(create_app(runtime, asgi=asgi))
+    account = runtime.accounts.create("nina")
+    paste_key, _ = runtime.keys.create("paste", account.id)
+    made = client.simulate_post("/paste/api/paste", json={"content": "<b>hi</b>", "title": "t"},
+                                headers={"Authorization": f"Bearer {paste_key}"})
+    answers = [
+        made,
+        client.simulate_get("/uploadCounter"),
+        client.simulate_get("/api/v1/me"),
+        client.simulate_get(f"/paste/documents/{made.json['data']['id']}"),
+        client.simulate_get("/paste/api/v1/snippets"),
+        client.simulate_get("/cdn/api/v4/me"),
+        client.simulate_get("/img/api/v1/me"),
+        client.simulate_delete("/img/api/v1/me"),
+        client.simulate_get("/nowhere/at/all"),
+    ]
+    for r in answers:
+        assert r.headers["content-type"].startswith("application/json"), (r.status, r.text)
+        nosniff = [v for k, v in r.headers.items() if k.lower() == "x-content-type-options"]
+        assert nosniff == ["nosniff"], (r.status, r.text)

@@ -178,8 +178,7 @@ class ReadingRoutes:
             log.error("bytes missing for paste %s", paste.id)
             raise NotFound("Not found", headers={"Cache-Control": "no-store"}) from None
         response = Response.json({"key": paste.id, "data": data},
-                                 headers=[("Cache-Control", cache_control(paste)),
-                                          ("X-Content-Type-Options", "nosniff")])
+                                 headers=[("Cache-Control", cache_control(paste))])
         if request.method == "GET":
             self.count_view(paste)
         return response

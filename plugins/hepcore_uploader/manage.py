@@ -22,7 +22,7 @@ from hepcore.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from hepcore.http import Request, Response, is_text, parse_json
+from hepcore.http import NOSNIFF, Request, Response, is_text, parse_json
 from hepcore.tokens import Actor
 
 from .store import Item
@@ -333,6 +333,6 @@ class ManagementRoutes:
         body = sxcu_bytes(api_base=self.public_base(request), token=token,
                           name=f"{self.service_name} ({request.host})")
         return Response(200, [
-            ("Content-Type", "application/json"),
+            ("Content-Type", "application/json"), NOSNIFF,
             ("Content-Disposition", 'attachment; filename="hepcore.sxcu"'),
             ("Cache-Control", "no-store")], body)

@@ -199,6 +199,10 @@ class StreamBody:
     length: int
 
 
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+"""The header that stops browsers from sniffing a type other than the one sent (G6)."""
+
+
 @dataclass
 class Response:
     """A finished response: status, ordered headers, and a body.
@@ -213,8 +217,11 @@ class Response:
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
+        """``obj`` as compact JSON, with ``nosniff``: answers carry names,
+        titles and text that users chose (G6)."""
         data = dumps(obj)
-        return cls(status, [("Content-Type", "application/json"), *(headers or [])], data)
+        return cls(status, [("Content-Type", "application/json"), NOSNIFF, *(headers or [])],
+                   data)
 
     def header(self, name: str) -> str | None:
         lower = name.lower()

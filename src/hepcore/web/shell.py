@@ -16,7 +16,7 @@ import falcon
 from .. import observe
 from ..config import Config
 from ..errors import BadRequest, ServiceError
-from ..http import BodyReader, Request, Response, StreamBody, dumps
+from ..http import NOSNIFF, BodyReader, Request, Response, StreamBody, dumps
 from ..runtime import Runtime
 from ..service import RouteGroup
 from .mounts import Mount
@@ -192,6 +192,7 @@ def error_serializer(req: Any, resp: Any, exc: falcon.HTTPError) -> None:
     mount = getattr(req.context, "hepcore_mount", None)
     code = exc.status_code
     resp.content_type = "application/json"
+    resp.set_header(*NOSNIFF)
     if mount is not None:
         out = mount.service.render_error(ServiceError(_falcon_message(code, exc), status=code))
         resp.content_type = out.header("Content-Type") or "application/json"
