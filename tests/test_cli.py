@@ -586,3 +586,31 @@ def test_paste_client_sends_its_key_to_the_server_named_and_nowhere_else(tmp_pat
                           timeout=60, check=False, env={**os.environ,
                                                         "HEPCORE_PASTE_URL": "ftp://x"})
     assert proc.returncode == 1 and "'ftp://x' is not an http(s) URL" in proc.stderr
+
+
+def test_private_files_are_closed_to_other_users(tmp_path: Path) -> None:
+    """The data directory, the database (and its WAL), a backup and a ShareX
+    config with its token are the owner's alone, whatever the umask."""
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "fresh"
+        ok(data, "init")
+        ok(data, "accounts", "create", "olga")
+        ok(data, "sharex", "--account", "olga", "--api-base", "https://up.example",
+           "--output", str(tmp_path / "olga.sxcu"))
+        ok(data, "backup", str(tmp_path / "nightly"))
+    finally:
+        os.umask(old)
+    assert mode(data) == 0o700
+    assert mode(data / "hepcore.db") == 0o600
+    with contextlib.closing(sqlite3.connect(data / "hepcore.db")) as db:
+        db.execute("UPDATE accounts SET name = name")  # the WAL and its index exist meanwhile
+        db.commit()
+        assert mode(data / "hepcore.db-wal") == mode(data / "hepcore.db-shm") == 0o600
+    assert mode(tmp_path / "olga.sxcu") == 0o600
+    assert mode(tmp_path / "nightly") == 0o700
+    assert mode(tmp_path / "nightly" / "hepcore.db") == 0o600
+    assert mode(tmp_path / "nightly" / "hepcore.toml") == 0o600

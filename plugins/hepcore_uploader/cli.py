@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,9 @@ def cmd_sharex(args: argparse.Namespace, runtime: Runtime) -> int:
             raise UsageError("pass --account NAME (issues a new token) or --token TOKEN")
         out = sxcu_bytes(api_base=api_base, token=token, name=service.service_name)
     if args.output:
-        with open(args.output, "wb") as fh:
+        # The config carries a live token: readable by its owner only.
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(out)
         print(f"wrote {args.output}", file=sys.stderr)
     else:

@@ -94,7 +94,9 @@ def _print_json(obj: Any) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     data = Path(args.data)
-    data.mkdir(parents=True, exist_ok=True)
+    # Closed to other users: the database holds private pastes, sessions and
+    # webhook signing secrets. A directory that exists already keeps its mode.
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
     config_path = data / CONFIG_FILE
     if config_path.exists():
         print(f"kept existing {config_path}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,18 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF == sqlite3.SQLITE_BUSY
 
 
+def create_private(path: str | os.PathLike[str]) -> None:
+    """Create the file ``path`` readable by its owner only, unless it exists.
+
+    For a database before SQLite opens it: SQLite gives its ``-wal`` and
+    ``-shm`` files the database file's mode, and the database holds private
+    pastes, sessions and webhook signing secrets. Any other failure is left
+    for SQLite to report as it opens the file.
+    """
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     """A SQLite database file shared by threads and processes.
 
@@ -76,6 +89,7 @@ class Database:
         self._synchronous: dict[sqlite3.Connection, int] = {}
 
     def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+        create_private(self.path)
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False,
             timeout=busy_timeout_ms / 1000,

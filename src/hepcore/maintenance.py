@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import CONFIG_FILE, SECRET_FILE
+from .db import create_private
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def backup(runtime: Runtime, dest: Path) -> BackupReport:
         raise ConfigError(f"{dest} already exists; a backup goes into a new directory")
     work = dest.with_name(dest.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, mode=0o700)  # as private as the data directory
     try:
         report = BackupReport(dest)
         _snapshot_database(runtime.config.database_path, work / DATABASE)
@@ -77,8 +78,9 @@ def backup(runtime: Runtime, dest: Path) -> BackupReport:
         for name in (CONFIG_FILE, SECRET_FILE):
             if (data_dir / name).exists():
                 shutil.copy2(data_dir / name, work / name)
-        if (work / SECRET_FILE).exists():
-            os.chmod(work / SECRET_FILE, 0o600)
+        for name in (CONFIG_FILE, SECRET_FILE):
+            if (work / name).exists():
+                os.chmod(work / name, 0o600)
         (work / MANIFEST).write_text(json.dumps({
             "format": FORMAT, "created_at": time.time(), "files": report.files,
             "bytes": report.bytes}, indent=2) + "\n")
@@ -91,6 +93,7 @@ def backup(runtime: Runtime, dest: Path) -> BackupReport:
 
 
 def _snapshot_database(source: Path, target: Path) -> None:
+    create_private(target)
     src = sqlite3.connect(source, timeout=30)
     dst = sqlite3.connect(target)
     try:
@@ -141,7 +144,7 @@ def restore(src: Path, data_dir: Path, *, force: bool = False) -> int:
     db_path = data_dir / DATABASE
     if db_path.exists() and not force:
         raise ConfigError(f"{data_dir} already has a database; stop the host and pass --force")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name in (CONFIG_FILE, SECRET_FILE):
         if (src / name).exists():
             shutil.copy2(src / name, data_dir / name)
@@ -176,6 +179,8 @@ def restore(src: Path, data_dir: Path, *, force: bool = False) -> int:
                 (data_dir / (DATABASE + suffix)).unlink(missing_ok=True)
         raise
     tmp_db = data_dir / (DATABASE + ".restoring")
+    tmp_db.unlink(missing_ok=True)
+    create_private(tmp_db)
     shutil.copyfile(src / DATABASE, tmp_db)
     with open(tmp_db, "rb") as fh:
         os.fsync(fh.fileno())
