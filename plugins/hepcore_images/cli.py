@@ -71,16 +71,30 @@ def cmd_role(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+STATUS_BEFORE_BAN = "images_status_before_ban"
+"""The account setting where ``ban`` keeps the status that ``unban`` gives back."""
+
+
 def cmd_ban(args: argparse.Namespace, runtime: Runtime) -> int:
     account = runtime.accounts.by_name(args.account)
-    runtime.accounts.update(account.id, status="banned")
+    if account.status != "banned":
+        runtime.accounts.update(account.id, status="banned",
+                                settings={STATUS_BEFORE_BAN: account.status})
     print(f"{account.name}: banned")
     return 0
 
 
 def cmd_unban(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Lift a ban only: the account gets back the status it had before it
+    (a suspended or unapproved account stays so)."""
     account = runtime.accounts.by_name(args.account)
-    runtime.accounts.update(account.id, status="active")
+    if account.status not in ("banned", "active"):
+        raise ValueError(f"{account.name} is not banned but {account.status}; change that"
+                         f" with: hepcore accounts set {account.name} --status STATUS")
+    before = account.setting(STATUS_BEFORE_BAN, "active")
+    if account.status == "banned":
+        runtime.accounts.update(account.id, unset=[STATUS_BEFORE_BAN], status=(
+            before if before in ("active", "suspended", "unapproved") else "active"))
     print(f"{account.name}: not banned")
     return 0
 

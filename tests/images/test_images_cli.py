@@ -86,6 +86,32 @@ def test_keys_audit_role_and_ban(data: Path, monkeypatch: pytest.MonkeyPatch) ->
                                       "error": "Your account is banned."}
     hepcore(data, "images", "unban", "carol")
     assert me(data, keys[0]).status_code == 200
+    hepcore(data, "images", "unban", "carol")  # not banned: nothing to do
+
+
+def status_of(data: Path, name: str) -> str:
+    shown = json.loads(hepcore(data, "accounts", "show", name, "--json").stdout)
+    return str(shown["status"])
+
+
+def test_unban_gives_back_the_status_before_the_ban(data: Path) -> None:
+    """A ban is the core status (host-wide); lifting it must not lift a
+    suspension or skip the paste service's approval."""
+    hepcore(data, "accounts", "create", "erin")
+    for before in ("suspended", "unapproved", "active"):
+        hepcore(data, "accounts", "set", "erin", "--status", before)
+        hepcore(data, "images", "ban", "erin")
+        hepcore(data, "images", "ban", "erin")  # twice: still the status before the first
+        assert status_of(data, "erin") == "banned"
+        hepcore(data, "images", "unban", "erin")
+        assert status_of(data, "erin") == before
+    hepcore(data, "accounts", "set", "erin", "--status", "suspended")
+    refused = hepcore(data, "images", "unban", "erin", ok=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "hepcore: error: erin is not banned but suspended; change that with:"
+        " hepcore accounts set erin --status STATUS")
+    assert status_of(data, "erin") == "suspended"
 
 
 def test_enabling_a_key_is_held_to_the_active_key_limit(data: Path) -> None:
