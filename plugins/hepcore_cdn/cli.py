@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import UsageError, display_name, parse_size, path_arg, positive_int
+from hepcore.cli import UsageError, display_name, parse_size, path_arg, positive_int, shown
 from hepcore.clock import iso_s
 from hepcore.errors import QuotaExceeded, StorageError
 from hepcore.limits import Usage
@@ -91,8 +91,8 @@ def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
         print(json.dumps([service.upload_json(u, base) for u in uploads], indent=2))
         return 0
     for u in uploads:
-        print(f"{u.id}\t{iso_s(u.created_at)}\t{u.size}\t{u.content_type}\t{u.filename}"
-              + (f"\t{u.original_url}" if u.original_url else ""))
+        print(f"{u.id}\t{iso_s(u.created_at)}\t{u.size}\t{shown(u.content_type)}"
+              f"\t{shown(u.filename)}" + (f"\t{shown(u.original_url)}" if u.original_url else ""))
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from hepcore.cli import shown
 from hepcore.clock import iso_ms
 from hepcore.errors import ServiceError
 
@@ -40,7 +41,7 @@ def _run(action: Any) -> Any:
 
 def _print_endpoint(data: dict[str, Any], pending: int | None = None) -> None:
     state = "enabled" if data["enabled"] else "disabled"
-    line = f"{data['id']}\t{state}\t{data['url']}\tfailures={data['failure_count']}"
+    line = f"{data['id']}\t{state}\t{shown(data['url'])}\tfailures={data['failure_count']}"
     if data["failure_count"]:
         line += (f"\tlast_status={data['last_status']}\tlast_error={data['last_error']}"
                  f"\tlast_failure_at={data['last_failure_at']}")

@@ -70,7 +70,7 @@ def valid_url(value: object) -> bool:
         return False
     if not is_text(value):
         return False
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+    if not value.isprintable() or any(c.isspace() for c in value):
         return False
     try:
         parts = urlsplit(value)

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hepcore.cli import UsageError, base_url_arg, positive_int
+from hepcore.cli import UsageError, base_url_arg, positive_int, shown
 from hepcore.clock import iso_ms
 from hepcore.errors import CredentialError
 from hepcore.tokens import Actor
@@ -49,7 +49,7 @@ def cmd_list(args: argparse.Namespace, runtime: Runtime) -> int:
         what = item.link if item.kind == "link" else f"{item.type} {item.size} bytes"
         star = "*" if item.favourite else " "
         print(f"{star} {item.id}\t{item.kind}\t{iso_ms(item.created_at)}\t{item.views} views"
-              f"\t{what}" + (f"\talias={item.alias}" if item.alias else ""))
+              f"\t{shown(what)}" + (f"\talias={item.alias}" if item.alias else ""))
     if next_before:
         print(f"more: --before {next_before}", file=sys.stderr)
     return 0

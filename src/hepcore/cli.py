@@ -238,6 +238,23 @@ def base_url_arg(text: str) -> str:
     return text.rstrip("/")
 
 
+def shown(text: object) -> str:
+    """``text`` for a line of a command's output: control, format and line
+    separator characters (tab and newline included) as ``\\xNN``/``\\uNNNN``
+    escapes, so that a filename, URL or label a user chose can neither drive
+    the operator's terminal nor forge a row or column."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in value)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
+        else f"\\U{code:08x}"
+
+
 def path_arg(text: str) -> str:
     """An argparse ``type`` for the name of a file a command reads: kept as
     given, so a name that is not UTF-8 still opens. Every other argument must
@@ -371,7 +388,7 @@ def cmd_accounts_show(args: argparse.Namespace) -> int:
     print(_account_line(account))
     print(f"created {_ts(account.created_at)}")
     for k in keys:
-        print(f"  {k.id}\t{k.service}\t{k.display}\t{k.status}\t{k.label or '-'}")
+        print(f"  {k.id}\t{k.service}\t{k.display}\t{k.status}\t{shown(k.label or '-')}")
     return 0
 
 
@@ -450,7 +467,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     names = {a.id: a.name for a in runtime.accounts.list()}
     for k in keys:
         print(f"{k.id}\t{k.service}\t{k.display}\t{k.status}\t{names.get(k.account_id, '?')}"
-              f"\t{k.label or '-'}\tused {k.request_count}x, last {_ts(k.last_used_at)}")
+              f"\t{shown(k.label or '-')}\tused {k.request_count}x, last {_ts(k.last_used_at)}")
     return 0
 
 

@@ -154,3 +154,38 @@ def test_import_refuses_what_does_not_fit(data: Path, tmp_path: Path) -> None:
                        str(source))
     assert code == 1 and "quota would be exceeded" in err
     assert not list((data / "files").rglob("big.bin"))
+
+
+def test_list_shows_what_users_chose_without_terminal_controls(data: Path) -> None:
+    """A filename may hold ESC, BEL or CR (cdn.md 4.2 strips neither): the text
+    listing escapes them, so they can neither drive the operator's terminal
+    nor overwrite a line. JSON escapes them anyway."""
+    runtime = build_runtime(load_config(data))
+    try:
+        account = runtime.accounts.by_name("dana")
+        key, _ = runtime.keys.create("cdn", account.id, label="cli")
+        client = falcon.testing.TestClient(create_app(runtime))
+        name = "\x1b]0;PWNED\x07\x1b[2K\rinvoice\u202e.pdf"
+        boundary = "b0undary"
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
+                f"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--{boundary}--\r\n").encode()
+        made = client.simulate_post("/cdn/api/v4/upload", body=body, headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert made.status_code == 201, made.text
+        assert made.json["filename"] == "\x1b]0-PWNED\x07\x1b[2K-invoice-.pdf"  # 4.2's strip set
+    finally:
+        runtime.close()
+    code, out, _ = run(data, "cdn", "list", "--account", "dana")
+    assert code == 0
+    line = out.strip()
+    assert "\x1b" not in line and "\x07" not in line and "\r" not in line
+    assert line.count("\n") == 0 and line.endswith("\t\\x1b]0-PWNED\\x07\\x1b[2K-invoice-.pdf")
+    source = data / "x.txt"
+    source.write_bytes(b"x")
+    code, _, err = run(data, "cdn", "import", "--account", "dana", "--original-url",
+                       "https://old.example/a\n01deadbeef\tfake row", str(source))
+    assert code == 0, err
+    code, out, _ = run(data, "cdn", "list", "--account", "dana")
+    assert len(out.splitlines()) == 2
+    assert "https://old.example/a\\x0a01deadbeef\\x09fake row" in out

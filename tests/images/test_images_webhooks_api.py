@@ -147,6 +147,12 @@ def test_create_returns_the_webhook_and_the_account_secret(
     (b'{"url": "https://example.com/\\ud800"}', "url must be an absolute http(s) URL."),
     (b'{"url": "https://\\udfff.example.com/"}', "url must be an absolute http(s) URL."),
     (b'{"url": "https://example.com/", "enabled": "\\ud800"}', "enabled must be a boolean."),
+    # C1 controls (CSI), bidi overrides, line separators and no-break spaces:
+    # neither whitespace nor control characters, as documented
+    (b'{"url": "https://example.com/\\u009b2J"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/\\u202efdp.exe"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/a\\u2028b"}', "url must be an absolute http(s) URL."),
+    (b'{"url": "https://example.com/a\\u00a0b"}', "url must be an absolute http(s) URL."),
 ])
 def test_create_validation(client: falcon.testing.TestClient, key: str, raw: bytes,
                            message: str) -> None:
