@@ -27,7 +27,9 @@ ACTIVE_TYPES = (
     "multipart/x-mixed-replace",
 )
 SANDBOX_CSP = "default-src 'none'; sandbox"
-_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+# Possessive quantifiers: spaces around empty digit runs could otherwise be
+# split in many ways, and a 2 KB header took seconds of backtracking.
+_RANGE_RE = re.compile(r"^\s*+bytes\s*+=\s*+(\d*+)\s*+-\s*+(\d*+)\s*+$", re.IGNORECASE)
 _UNSAFE_ASCII = re.compile(r'[^\x20-\x7e]|["\\]')
 _NOT_A_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e]")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -35,8 +37,11 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 # a header, so nothing but tab and visible ASCII may be in it (no CR, LF, NUL).
 _QUOTED = r'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"'
 # RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ parameter ] ).
+# Possessive, so that "a/b ; ; ; ..." cannot backtrack exponentially (the
+# language is the same: tokens hold no blanks, ";", "=" or quotes).
 _MEDIA_TYPE = re.compile(
-    rf'[ \t]*({_TOKEN}/{_TOKEN})(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*[ \t]*')
+    rf'[ \t]*+({_TOKEN}/{_TOKEN})'
+    rf'(?:[ \t]*+;[ \t]*+(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?+)*+[ \t]*+')
 
 
 def single_media_type(value: str) -> str | None:

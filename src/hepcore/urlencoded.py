@@ -45,8 +45,13 @@ def iter_field(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
         n = len(data)
         while pos < n:
             if in_key:
+                if not key and data[pos] == 0x26:  # empty fields ("&&&"): one step for the run
+                    pos = n - len(data[pos:].lstrip(b"&"))
+                    continue
                 amp = data.find(b"&", pos)
-                eq = data.find(b"=", pos)
+                # Only up to the next "&": a search to the end of the chunk for
+                # every field made a body of many short fields quadratic.
+                eq = data.find(b"=", pos, n if amp == -1 else amp)
                 stop = min(i for i in (amp, eq, n) if i != -1)
                 key += data[pos:stop]
                 if len(key) > MAX_KEY:
