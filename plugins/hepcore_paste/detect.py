@@ -461,8 +461,8 @@ _YAML_LINE = re.compile(r"^\s*(?:-\s|-$|[\w.\"'/-]+:(?:\s|$)|#|\S.*[^;{},]$)")
 _TAG_START = re.compile(r"^\s*<")
 _JSON_START = re.compile(r"(?:\[\s*)?\{\s*\"[^\"\n]{1,100}\"\s*:")
 _TAG_NAME = re.compile(r"<([A-Za-z][\w:.-]{0,100})")
-_SQL_STATEMENT = re.compile(
-    r"^\s*(?:SELECT|INSERT\s+INTO|UPDATE\s+[\w.\"`]+\s+SET|DELETE\s+FROM|CREATE\s+\w+|"
+_SQL_STATEMENT = re.compile(  # [ \t]*, not \s*: a run of newlines made \s* quadratic
+    r"^[ \t]*(?:SELECT|INSERT\s+INTO|UPDATE\s+[\w.\"`]+\s+SET|DELETE\s+FROM|CREATE\s+\w+|"
     r"ALTER\s+TABLE|DROP\s+(?:TABLE|INDEX|VIEW)|WITH\s+\w+\s+AS\s*\(|BEGIN\b|EXPLAIN\b)\b",
     M | I)
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
@@ -543,7 +543,7 @@ def _signature(text: str, *, complete: bool) -> str | None:
     if complete and stripped[:1] in "{[" and stripped[-1:] in "}]":
         try:
             value = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply to parse: not JSON here
             value = None
         if isinstance(value, (dict, list)) and value:
             return "json"
