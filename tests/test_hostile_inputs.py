@@ -33,7 +33,7 @@ CASES = {
     # 8 MiB of "&" in one chunk: each field searched to the chunk's end for "=".
     "form-fields": """
         from hepcore.urlencoded import iter_field
-        body = b"&" * (8 << 20) + b"a&" * (1 << 20) + b"link=hi%21&x=1"
+        body = b"&" * (8 << 20) + b"a&" * (1 << 20) + b"a&&" * (1 << 20) + b"link=hi%21&x=1"
         assert b"".join(iter_field([body], "link")) == b"hi!"
         assert b"".join(iter_field([b"a=1&&&link=&b=2"], "link")) == b""
     """,

@@ -246,7 +246,7 @@ def shown(text: object) -> str:
     value = str(text)
     if value.isprintable():
         return value
-    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in value)
+    return "".join(c if c.isprintable() else _escape(c) for c in value)
 
 
 def _escape(char: str) -> str:

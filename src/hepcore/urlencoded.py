@@ -6,12 +6,14 @@ the body streams in, so a large value never has to sit in memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import unquote_plus, unquote_to_bytes
 
 from .errors import MalformedBody
 
 MAX_KEY = 1024
+_AMPERSANDS = re.compile(rb"&+")
 
 
 def _decode(segment: bytes) -> bytes:
@@ -46,7 +48,7 @@ def iter_field(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
         while pos < n:
             if in_key:
                 if not key and data[pos] == 0x26:  # empty fields ("&&&"): one step for the run
-                    pos = n - len(data[pos:].lstrip(b"&"))
+                    pos = _AMPERSANDS.match(data, pos).end()  # type: ignore[union-attr]
                     continue
                 amp = data.find(b"&", pos)
                 # Only up to the next "&": a search to the end of the chunk for
