@@ -212,6 +212,14 @@ def failure(status: int, codes: Mapping[str, tuple[str, ...]], description: str 
 
 DAY_LIMIT = "Daily upload limit reached: 2000 uploads per day."
 PIXEL_LIMIT = "Image is <W>x<H> (<MP> megapixels); the limit is <L> megapixels."
+ANIMATION_LIMITS = (
+    "Animation is too large: <n> frames of <W>x<H>; the limit is <L> megapixels in all.",
+    "Animation is too large: <n> frames of <W>x<H>; the limit is <N> frames.",
+    ("Animation is too large to re-encode: <n> frames of <W>x<H>; the limit is <L>"
+     " megapixels in all."),
+)
+STRUCTURE_LIMIT = ("The image could not be processed. It has more than <N> JPEG scans"
+                   " (or JPEG marker segments, PNG chunks, WebP chunks, GIF sub-blocks).")
 RETRY_AFTER: Mapping[str, Schema] = {
     "Retry-After": {"type": "integer", "minimum": 1,
                     "description": "Seconds until a request would be accepted."}}
@@ -245,10 +253,10 @@ UPLOAD_ERRORS = (
                   "missing_file": (MISSING_FILE,), "empty_file": (EMPTY_FILE,)}),
     UNAUTHORIZED_UPLOAD,
     BANNED_REPLY,
-    failure(413, {"too_large": ("File exceeds the 20 MB limit.", PIXEL_LIMIT)},
+    failure(413, {"too_large": ("File exceeds the 20 MB limit.", PIXEL_LIMIT, *ANIMATION_LIMITS)},
             "Also before reading, for a Content-Length above the limit plus 64 KiB."),
     failure(415, {"unsupported_type": (UNSUPPORTED_TYPE,), "processing_failed":
-                  (PROCESSING_FAILED,), "nsfw_rejected": (NSFW_REJECTED,)},
+                  (PROCESSING_FAILED, STRUCTURE_LIMIT), "nsfw_rejected": (NSFW_REJECTED,)},
             "A moderation plugin may answer its own code (and status).", open_codes=True),
     UPLOAD_LIMITED,
     failure(500, {"storage_failed": (STORAGE_FAILED,), "db_failed": (DB_FAILED,)},

@@ -40,35 +40,48 @@ class CorruptImage(Exception):
 
 
 class _Reader:
-    """Buffered reads from a stream, with exact-size reads and copies."""
+    """Buffered reads from a stream, with exact-size reads and copies.
+
+    ``buf[pos:]`` is what is read ahead; a read moves ``pos`` and copies only
+    the bytes it returns, so a file of many tiny segments costs time linear
+    in its size.
+    """
 
     def __init__(self, fh: IO[bytes]) -> None:
         self.fh = fh
         self.buf = b""
+        self.pos = 0
+
+    @property
+    def available(self) -> int:
+        return len(self.buf) - self.pos
 
     def _fill(self) -> bool:
         data = self.fh.read(CHUNK)
         if not data:
             return False
-        self.buf = self.buf + data if self.buf else data
+        self.buf = self.buf[self.pos:] + data if self.pos < len(self.buf) else data
+        self.pos = 0
         return True
 
     def read(self, n: int) -> bytes:
-        while len(self.buf) < n:
+        while len(self.buf) - self.pos < n:
             if not self._fill():
                 raise CorruptImage("unexpected end of file")
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
         return out
 
     def copy(self, n: int, write: Write | None) -> None:
         """Pass ``n`` bytes to ``write`` (or skip them when ``write`` is ``None``)."""
         while n > 0:
-            if not self.buf and not self._fill():
+            if self.pos >= len(self.buf) and not self._fill():
                 raise CorruptImage("unexpected end of file")
-            piece, self.buf = self.buf[:n], self.buf[n:]
+            take = min(n, len(self.buf) - self.pos)
             if write is not None:
-                write(piece)
-            n -= len(piece)
+                write(self.buf[self.pos:self.pos + take])
+            self.pos += take
+            n -= take
 
 
 # --- JPEG -------------------------------------------------------------------
@@ -124,17 +137,17 @@ def strip_jpeg(src: IO[bytes], write: Write) -> None:
 def _copy_entropy(r: _Reader, write: Write) -> None:
     """Copy entropy-coded data up to (not including) the next real marker."""
     while True:
-        if not r.buf and not r._fill():
+        if r.available == 0 and not r._fill():
             raise CorruptImage("unexpected end of scan")
-        m = _MARKER.search(r.buf)
+        m = _MARKER.search(r.buf, r.pos)
         if m is not None:
-            write(r.buf[: m.start()])
-            r.buf = r.buf[m.start():]
+            write(r.buf[r.pos:m.start()])
+            r.pos = m.start()
             return
         # Keep a trailing 0xFF: its partner byte is in the next read.
         cut = len(r.buf) - 1 if r.buf.endswith(b"\xff") else len(r.buf)
-        write(r.buf[:cut])
-        r.buf = r.buf[cut:]
+        write(r.buf[r.pos:cut])
+        r.pos = cut
         if not r._fill():
             raise CorruptImage("unexpected end of scan")
 
@@ -324,8 +337,8 @@ def reencode(fmt: Format, img: Any, orientation: int, write: Write, *,
 
     The frames of an animation are held in memory together (the encoders need
     them all), as RGB, or RGBA when the image has alpha: at most 4 bytes per
-    pixel of the animation, which :func:`decode_all` has already held to the
-    pixel budget.
+    pixel of the animation, which the caller holds to the per-frame limit
+    (:meth:`.formats.PixelBudget.check_reencode`).
     """
     method = TRANSPOSE.get(orientation)
     frames_total = int(getattr(img, "n_frames", 1) or 1)

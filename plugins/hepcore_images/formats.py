@@ -99,9 +99,10 @@ class TooLarge(Exception):
 
 @dataclass(frozen=True)
 class PixelBudget:
-    """F4's limits: ``megapixels`` per frame (its canvas, as decoded),
-    ``total_megapixels`` for all frames together (frames x canvas pixels,
-    which also bounds the memory of a re-encode) and ``max_frames``."""
+    """F4's limits: ``megapixels`` per frame (its canvas, as decoded), and
+    for all frames of an animation that is re-encoded; ``total_megapixels``
+    for all frames together (frames x canvas pixels) of one that is decoded
+    frame by frame and copied; and ``max_frames``."""
 
     megapixels: float
     total_megapixels: float
@@ -128,6 +129,27 @@ class PixelBudget:
             raise TooLarge(f"Animation is too large: {count} frames of {width}x{height};"
                            f" the limit is {self.total_megapixels:g} megapixels in all.")
 
+    def check_reencode(self, frames: int, size: tuple[int, int]) -> None:
+        """Refuse to re-encode (rotate, or write as AVIF) an animation above the
+        per-frame limit in all: the encoders need every frame in memory at once,
+        so a re-encode holds no more pixels than the largest still image."""
+        width, height = size
+        if frames > 1 and frames * width * height > self.megapixels * 1_000_000:
+            raise TooLarge(f"Animation is too large to re-encode: {frames} frames of"
+                           f" {width}x{height}; the limit is {self.megapixels:g}"
+                           " megapixels in all.")
+
+
+class Unprocessable(Exception):
+    """The container holds far more structure (segments, chunks, blocks,
+    scans) than any real image does; the message is the one the client gets
+    (415 ``processing_failed``). See :mod:`.structure`."""
+
+
+MAX_GIF_BLOCKS = 250_000
+"""Sub-blocks of a GIF, all kinds together: image data comes in sub-blocks
+of at most 255 bytes, so 20 MB of it takes about 82,000."""
+
 
 def _above(pixels: int, limit: float) -> str:
     """``pixels`` in megapixels with one decimal, or with as many more as it
@@ -145,7 +167,8 @@ def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:
     frame's canvas as Pillow will decode it: Pillow grows the canvas when a
     frame's descriptor reaches beyond it. The walk stops at the first frame
     over the budget, so a file of many tiny frames costs at most
-    ``max_frames + 1`` descriptors. A malformed file ends the walk quietly
+    ``max_frames + 1`` descriptors, and raises :class:`Unprocessable` past
+    :data:`MAX_GIF_BLOCKS` sub-blocks. A malformed file ends the walk quietly
     (decoding reports it). ``fh`` is left where it was.
     """
     start = fh.tell()
@@ -156,7 +179,7 @@ def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:
         width, height, flags = header[6] | header[7] << 8, header[8] | header[9] << 8, header[10]
         if flags & 0x80:
             fh.seek(3 * (2 << (flags & 0x07)), io.SEEK_CUR)
-        frames = total = 0
+        frames = total = blocks = 0
         while True:
             introducer = fh.read(1)
             if introducer == b"\x2c":
@@ -179,6 +202,10 @@ def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:
             else:
                 return
             while (size := fh.read(1)) not in (b"", b"\x00"):
+                blocks += 1
+                if blocks > MAX_GIF_BLOCKS:
+                    raise Unprocessable("The image could not be processed. It has more"
+                                        f" than {MAX_GIF_BLOCKS:,} GIF sub-blocks.")
                 fh.seek(size[0], io.SEEK_CUR)
             if not size:
                 return

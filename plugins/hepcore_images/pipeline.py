@@ -45,8 +45,18 @@ from .errors import (
     ImagesTooLarge,
     ImagesUnsupportedType,
 )
-from .formats import Format, TooLarge, check_gif, decode_all, identify, open_header, webp_canvas
+from .formats import (
+    Format,
+    TooLarge,
+    Unprocessable,
+    check_gif,
+    decode_all,
+    identify,
+    open_header,
+    webp_canvas,
+)
 from .store import Upload
+from .structure import check_structure
 
 if TYPE_CHECKING:
     from hepcore.runtime import Runtime
@@ -206,6 +216,8 @@ class UploadPipeline:
             reduced = fmt.name == "jpeg" and can_strip(fmt, img)
             try:
                 frames = decode_all(img, self.pixel_budget, reduced=reduced)  # step 11
+                if frames > 1 and not can_strip(fmt, img):
+                    self.pixel_budget.check_reencode(frames, img.size)
             except TooLarge as exc:
                 raise ImagesTooLarge(str(exc)) from None
             except Exception:  # noqa: BLE001 - any decoder failure means a corrupt image
@@ -231,16 +243,21 @@ class UploadPipeline:
 
     def _open_checked(self, fmt: Format, fh: IO[bytes]) -> Any:
         """The header only; 413 above the pixel budget, before any pixel is decoded
-        (for a GIF, every frame's canvas and the frame count: :func:`check_gif`)."""
+        (for a GIF, every frame's canvas and the frame count: :func:`check_gif`);
+        415 for a container far beyond real images' structure (:mod:`.structure`)."""
         try:
             if fmt.name == "gif":
                 check_gif(fh, self.pixel_budget)
-            elif fmt.name == "webp" and (canvas := webp_canvas(fh)) is not None:
+            else:
+                check_structure(fmt, fh)
+            if fmt.name == "webp" and (canvas := webp_canvas(fh)) is not None:
                 self.pixel_budget.check_frame(canvas)
             img = open_header(fmt, fh)
             self.pixel_budget.check_frame(img.size)
         except TooLarge as exc:
             raise ImagesTooLarge(str(exc)) from None
+        except Unprocessable as exc:
+            raise ImagesProcessingFailed(str(exc)) from None
         except Exception:  # noqa: BLE001 - any header failure means a corrupt image
             raise ImagesProcessingFailed() from None
         return img

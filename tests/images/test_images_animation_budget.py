@@ -130,6 +130,30 @@ class TestBudget:
         with Image.open(io.BytesIO(got.content)) as img:
             assert img.n_frames == 3 and img.size == (500, 600)
 
+    @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+    def test_reencode_holds_one_frame_limit_in_all(self, runtime: Runtime, upload: Upload,
+                                                   fmt: str) -> None:
+        """Re-encoding holds every frame at once, so a rotated animation may have
+        the per-frame limit in all (1 MP here), not the 2 MP a copied one may:
+        ten 7000x7000 frames of a 158 KB APNG took a worker to 4 GB."""
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        rotated = animated(fmt, 3, (700, 700), exif=exif.tobytes())
+        assert err(upload(rotated)) == too_large(
+            "Animation is too large to re-encode: 3 frames of 700x700; the limit is 1"
+            " megapixels in all.")
+        assert runtime.db.one("SELECT count(*) FROM images_uploads")[0] == 0
+        copied = upload(animated(fmt, 3, (700, 700)))  # no rotation: copied, not re-encoded
+        assert copied.status_code == 200, copied.text
+        assert (copied.json["width"], copied.json["height"]) == (700, 700)
+
+    def test_avif_animations_are_always_reencoded(self, upload: Upload) -> None:
+        assert err(upload(animated("AVIF", 3, (700, 700)))) == too_large(
+            "Animation is too large to re-encode: 3 frames of 700x700; the limit is 1"
+            " megapixels in all.")
+        ok = upload(animated("AVIF", 3, (500, 500)))
+        assert ok.status_code == 200, ok.text
+
 
 def test_defaults_allow_ordinary_animations(upload: Upload) -> None:
     """Under the defaults (50 MP a frame, 500 MP and 1000 frames in all)."""
