@@ -11,7 +11,7 @@ from hepcore.errors import NotFound
 from hepcore.http import Request, Response, StreamBody
 from hepcore.serving import SANDBOX_CSP, serve_object
 
-from .render import highlighted, not_found_page, reader_page
+from .render import cut_notice, highlighted, not_found_page, page_text, reader_page
 from .store import Paste
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class ReadingRoutes:
         cache: HighlightCache
         highlight_max: int
         highlight_time_limit: float
+        page_max_bytes: int
+        page_max_lines: int
         site_name: str
 
     def visible(self, request: Request, paste_id: str) -> Paste | None:
@@ -151,16 +153,24 @@ class ReadingRoutes:
         Pastes above ``highlight_max`` are shown plain, which is cheap enough
         not to take cache room from highlighted ones. A paste whose lexer runs
         past ``highlight_time_limit`` seconds is shown
-        plain too, and that is cached, so it costs the limit once. Raises
-        :class:`FileNotFoundError` when the stored bytes are gone."""
+        plain too, and that is cached, so it costs the limit once. The page
+        shows at most the first ``page_max_bytes`` and ``page_max_lines`` of a
+        paste, with a note that links to the raw text (a paste of 8 M newlines
+        made a 310 MB page). Raises :class:`FileNotFoundError` when the stored
+        bytes are gone."""
         plain = paste.size > self.highlight_max
         key = (paste.id, f"{paste.sha256}:{paste.language}")
         block = None if plain else self.cache.get(key)
         if block is None:
-            text = self.pastes.read_content(paste).decode("utf-8", "replace")
+            data = self.pastes.read_content(paste, limit=self.page_max_bytes)
+            text, shown = page_text(data, complete=paste.size <= self.page_max_bytes,
+                                    max_lines=self.page_max_lines)
+            html = highlighted(text, paste.language, plain=plain,
+                               time_limit=self.highlight_time_limit)
+            if shown is not None:
+                html += cut_notice(paste, shown)
             # Kept encoded: a page around a cached block then encodes only its header.
-            block = highlighted(text, paste.language, plain=plain,
-                                time_limit=self.highlight_time_limit).encode("utf-8")
+            block = html.encode("utf-8")
             if not plain:
                 self.cache.put(key, block)
         assert isinstance(block, bytes)  # this service caches encoded blocks only

@@ -14,7 +14,10 @@ has a time limit, checked between tokens.
 
 from __future__ import annotations
 
+import codecs
 import html
+import itertools
+import re
 import secrets
 import sys
 import threading
@@ -92,7 +95,7 @@ _DARK_BASE = """\
 body { background: #1b1c1e; color: #e6e6e6; }
 header .meta, .muted { color: #a8a8a8; }
 a { color: #8cb4ff; }
-.code { border-color: #3a3b3e; }
+.code, .cut { border-color: #3a3b3e; }
 """
 
 
@@ -172,6 +175,37 @@ def _until(tokens: Iterable[tuple[Any, str]], deadline: float,
         if clock() > deadline:
             raise _TooSlow()
         yield token
+
+
+def page_text(data: bytes, *, complete: bool, max_lines: int) -> tuple[str, int | None]:
+    """What the reader page shows of a paste whose first bytes are ``data``
+    (``complete``: all of them): decoded, its line ends made ``\\n``, cut to
+    ``max_lines`` lines, and the lines shown when that is not the whole paste
+    (``None`` when it is). A paste cut short by ``data`` ends at its last
+    whole line, if it has one."""
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=complete)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    cut = not complete
+    if cut and "\n" in text:
+        text = text[:text.rindex("\n") + 1]
+    ends = text.count("\n")
+    if ends >= max_lines and not (ends == max_lines and text.endswith("\n")):
+        last = next(itertools.islice(_NEWLINE.finditer(text), max_lines - 1, None))
+        text, cut = text[:last.end()], True
+    if not cut:
+        return text, None
+    return text, text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+_NEWLINE = re.compile("\n")
+
+
+def cut_notice(paste: Paste, lines: int) -> str:
+    """The note under a page that shows only the first ``lines`` lines."""
+    raw = html.escape(f"./{paste.id}/raw", quote=True)
+    return (f'<p class="cut">The page shows the first {lines:,} lines. <a href="{raw}"'
+            f' rel="nofollow">The raw text</a> holds the whole paste:'
+            f" {html.escape(human_size(paste.size))}.</p>\n")
 
 
 def plain_block(content: str) -> str:

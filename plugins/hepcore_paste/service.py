@@ -69,6 +69,9 @@ PURGE_JOB = "paste.purge"
 # Highlighting costs ~5 us and ~14 bytes of HTML per byte of content; larger
 # pastes are shown as escaped plain text, which costs little.
 HIGHLIGHT_MAX = 128 * 1024
+# Each line adds its number to the page (30 to 40 bytes of HTML); past this the
+# page links to the raw text for the rest.
+PAGE_MAX_LINES = 50_000
 # Methods that only read: a cross-site page can make the browser send them, but
 # cannot read the answers, so they need no cross-site check.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -94,7 +97,7 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
     ``free_total_cap`` (1000), ``free_permanent_cap`` (100),
     ``create_rate_per_minute`` (60), ``anonymous`` (false), ``detect_time_limit``
     (0.1 s), ``inline_max_bytes`` (64 KiB), ``highlight_max_bytes`` (128 KiB),
-    ``highlight_time_limit`` (1 s),
+    ``highlight_time_limit`` (1 s), ``page_max_bytes`` (1 MiB), ``page_max_lines`` (50,000),
     ``render_cache_bytes`` (32 MiB), ``purge_interval`` (600 s),
     ``downgrade_grace_days`` (30), ``site_name`` ("Hep.gg Paste"). Unknown options
     are refused (``strict_options``)."""
@@ -125,6 +128,8 @@ class PasteService(SnippetRoutes, ReadingRoutes, Service):
         self.inline_max = config.integer("inline_max_bytes", 64 * 1024, low=0)
         self.highlight_max = config.integer("highlight_max_bytes", HIGHLIGHT_MAX, low=0)
         self.highlight_time_limit = config.number("highlight_time_limit", 1.0, low=0)
+        self.page_max_bytes = config.integer("page_max_bytes", MIB, low=1)
+        self.page_max_lines = config.integer("page_max_lines", PAGE_MAX_LINES, low=1)
         self.cache = HighlightCache(config.integer("render_cache_bytes", 32 * MIB, low=0))
         self.downgrade_grace = config.number("downgrade_grace_days", 30, low=0) * DAY
         self.site_name = config.text("site_name", "Hep.gg Paste")

@@ -229,14 +229,17 @@ class PasteStore:
         row = self.db.one("SELECT content FROM paste_pastes WHERE id = ?", (paste_id,))
         return None if row is None or row[0] is None else bytes(row[0])
 
-    def read_content(self, paste: Paste, inline: bytes | None = None) -> bytes:
-        """The whole content (for pages and JSON answers that must hold it anyway);
-        ``inline``: the row's content when the caller has it already. Raises
-        :class:`FileNotFoundError` when the stored object is gone."""
+    def read_content(self, paste: Paste, inline: bytes | None = None, *,
+                     limit: int | None = None) -> bytes:
+        """The whole content (for pages and JSON answers that must hold it anyway),
+        or its first ``limit`` bytes; ``inline``: the row's content when the
+        caller has it already. Raises :class:`FileNotFoundError` when the
+        stored object is gone."""
         if paste.storage_key is None:
-            return inline if inline is not None else self.inline_content(paste.id) or b""
+            data = inline if inline is not None else self.inline_content(paste.id) or b""
+            return data if limit is None else data[:limit]
         with self.storage.open(paste.storage_key) as fh:
-            return fh.read()
+            return fh.read() if limit is None else fh.read(limit)
 
     def iter_content(self, paste: Paste, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         if paste.storage_key is None:
