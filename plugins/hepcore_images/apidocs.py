@@ -217,6 +217,8 @@ ANIMATION_LIMITS = (
     "Animation is too large: <n> frames of <W>x<H>; the limit is <N> frames.",
     ("Animation is too large to re-encode: <n> frames of <W>x<H>; the limit is <L>"
      " megapixels in all."),
+    ("Image is too large: its AV1 data codes frames of up to <W>x<H>, <MP> megapixels in"
+     " all; the limit is <L> megapixels in all."),
 )
 STRUCTURE_LIMIT = ("The image could not be processed. It has more than <N> JPEG scans"
                    " (or JPEG marker segments, PNG chunks, WebP chunks, GIF sub-blocks).")

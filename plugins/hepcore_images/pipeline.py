@@ -31,6 +31,7 @@ from hepcore.pending import PendingRecordFailed
 from hepcore.storage import HEAD_BYTES
 from hepcore.tokens import Actor
 
+from .avif import check_avif
 from .cleaning import CorruptImage, can_strip, clean
 from .errors import (
     EXPECTED_MULTIPART,
@@ -243,7 +244,8 @@ class UploadPipeline:
 
     def _open_checked(self, fmt: Format, fh: IO[bytes]) -> Any:
         """The header only; 413 above the pixel budget, before any pixel is decoded
-        (for a GIF, every frame's canvas and the frame count: :func:`check_gif`);
+        (for a GIF, every frame's canvas and the frame count: :func:`check_gif`;
+        for an AVIF, the frames its AV1 data codes too: :func:`check_avif`);
         415 for a container far beyond real images' structure (:mod:`.structure`)."""
         try:
             if fmt.name == "gif":
@@ -252,6 +254,8 @@ class UploadPipeline:
                 check_structure(fmt, fh)
             if fmt.name == "webp" and (canvas := webp_canvas(fh)) is not None:
                 self.pixel_budget.check_frame(canvas)
+            elif fmt.name == "avif":
+                check_avif(fh, self.pixel_budget)
             img = open_header(fmt, fh)
             self.pixel_budget.check_frame(img.size)
         except TooLarge as exc:
