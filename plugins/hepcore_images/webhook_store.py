@@ -63,6 +63,73 @@ def m001_webhooks(db: sqlite_utils.Database) -> None:
     )
 
 
+@webhook_migrations()
+def m002_fair_claim(db: sqlite_utils.Database) -> None:
+    # What the fair claim reads: each endpoint's due rows in order, the rows
+    # leased now (few: the deliveries in flight, and leases of dead workers) and
+    # whose turn it is. The first two replace the indexes of the first-come claim.
+    # last_claim: the number of the last claim that leased a row of the endpoint.
+    db.executescript(
+        """
+        ALTER TABLE images_webhook_endpoints ADD COLUMN last_claim INTEGER;
+        CREATE INDEX images_webhook_endpoints_last_claim
+            ON images_webhook_endpoints(last_claim);
+        CREATE INDEX images_webhook_outbox_endpoint_due
+            ON images_webhook_outbox(endpoint_id, next_attempt_at);
+        CREATE INDEX images_webhook_outbox_leased
+            ON images_webhook_outbox(leased_until) WHERE leased_until IS NOT NULL;
+        DROP INDEX images_webhook_outbox_endpoint;
+        DROP INDEX images_webhook_outbox_due;
+        """
+    )
+
+
+# The ids of the due rows a claim leases, fairest first. An account's load for a
+# row is its rows in flight (leased now, by any worker) plus its rows ahead of
+# that one in this claim. Rows go out by load, so the accounts with fewer
+# deliveries in flight go first; among equal loads, the account served longest
+# ago (last_claim) goes first, so accounts take turns. The endpoints of one
+# account share its rows the same way, and each endpoint's rows keep their order
+# (next_attempt_at, id). Nobody is capped: an account alone gets every free slot.
+# Reads only the endpoints with rows (one index seek each, "queued") and the
+# first :limit due rows of each (CROSS JOIN keeps the endpoint the outer loop).
+FAIR_DUE_ROWS = """
+    WITH RECURSIVE queued(endpoint_id) AS (
+        SELECT min(endpoint_id) FROM images_webhook_outbox
+        UNION ALL
+        SELECT (SELECT min(endpoint_id) FROM images_webhook_outbox
+                WHERE endpoint_id > q.endpoint_id)
+        FROM queued q WHERE q.endpoint_id IS NOT NULL),
+    busy AS (
+        SELECT account_id, endpoint_id, count(*) AS n FROM images_webhook_outbox
+        WHERE leased_until > :now GROUP BY account_id, endpoint_id),
+    account_busy AS (SELECT account_id, sum(n) AS n FROM busy GROUP BY account_id),
+    due AS (
+        SELECT o.id, o.account_id, o.next_attempt_at, e.last_claim, coalesce(b.n, 0)
+                   + row_number() OVER (PARTITION BY o.endpoint_id
+                                        ORDER BY o.next_attempt_at, o.id) AS load
+        FROM queued q
+        JOIN images_webhook_endpoints e ON e.id = q.endpoint_id AND e.enabled = 1
+        CROSS JOIN images_webhook_outbox o ON o.id IN (
+            SELECT id FROM images_webhook_outbox
+            WHERE endpoint_id = e.id AND next_attempt_at <= :now AND attempts < :max
+            AND (leased_until IS NULL OR leased_until <= :now)
+            ORDER BY next_attempt_at, id LIMIT :limit)
+        LEFT JOIN busy b ON b.endpoint_id = e.id),
+    ranked AS (
+        SELECT id, account_id, next_attempt_at, row_number() OVER (
+                   PARTITION BY account_id ORDER BY load, last_claim, next_attempt_at, id) AS k
+        FROM due)
+    SELECT r.id FROM ranked r LEFT JOIN account_busy a ON a.account_id = r.account_id
+    WHERE r.k <= :limit
+    ORDER BY coalesce(a.n, 0) + r.k,
+             (SELECT max(last_claim) FROM images_webhook_endpoints
+              WHERE account_id = r.account_id),
+             r.next_attempt_at, r.id
+    LIMIT :limit
+"""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One subscriber URL of an account, with its failure record."""
@@ -229,6 +296,10 @@ class WebhookStore:
               max_attempts: int) -> builtins.list[Delivery]:
         """Lease up to ``limit`` due rows and count the attempt.
 
+        The rows are shared out fairly (see :data:`FAIR_DUE_ROWS`): accounts,
+        then endpoints, with fewer deliveries in flight go first and take turns,
+        so one with a backlog or slow receivers cannot keep the others waiting.
+
         Runs as a write transaction from its first statement, so it waits for
         an upload transaction that is adding rows and then sees them. Rows
         whose last lease ran out after their final attempt (the worker died)
@@ -242,14 +313,17 @@ class WebhookStore:
                 "DELETE FROM images_webhook_outbox WHERE attempts >= ? AND leased_until <= ?",
                 (max_attempts, now))
             rows = conn.execute(
-                "UPDATE images_webhook_outbox SET attempts = attempts + 1, leased_until = ?"
-                " WHERE id IN (SELECT o.id FROM images_webhook_outbox o"
-                "   JOIN images_webhook_endpoints e ON e.id = o.endpoint_id AND e.enabled = 1"
-                "   WHERE o.next_attempt_at <= ? AND o.attempts < ?"
-                "   AND (o.leased_until IS NULL OR o.leased_until <= ?)"
-                "   ORDER BY o.next_attempt_at, o.id LIMIT ?)"
+                "UPDATE images_webhook_outbox SET attempts = attempts + 1,"
+                f" leased_until = :until WHERE id IN ({FAIR_DUE_ROWS})"
                 " RETURNING id, endpoint_id, account_id, event, body, attempts",
-                (now + lease_seconds, now, max_attempts, now, limit)).fetchall()
+                {"until": now + lease_seconds, "now": now, "max": max_attempts,
+                 "limit": limit}).fetchall()
+            if rows:  # their endpoints had the latest turn
+                (turn,) = conn.execute("SELECT coalesce(max(last_claim), 0) + 1"
+                                       " FROM images_webhook_endpoints").fetchone()
+                conn.executemany("UPDATE images_webhook_endpoints SET last_claim = ?"
+                                 " WHERE id = ?",
+                                 [(turn, e) for e in {r["endpoint_id"] for r in rows}])
             urls = _column(conn, "images_webhook_endpoints", "id", "url",
                            {r["endpoint_id"] for r in rows})
             keys = _column(conn, "images_webhook_secrets", "account_id", "secret",
