@@ -4,6 +4,8 @@ an account with an ``fxf_`` key, and helpers to upload real Pillow images."""
 from __future__ import annotations
 
 import io
+import re
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,25 @@ def upload(client: falcon.testing.TestClient, key: str) -> Upload:
             **auth(credential or key), "Content-Type": ctype})
 
     return post
+
+
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def progressive_jpeg(scans: int) -> bytes:
+    """A real 200x200 progressive JPEG (10 scans from Pillow) with its last scan
+    repeated until it has ``scans``: libjpeg decodes each repeat again."""
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((200, 200)).convert("RGB").save(
+        buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    pos, found = 2, []
+    while data[pos + 1] != 0xD9:
+        end = pos + 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if data[pos + 1] == 0xDA:
+            end = _ENTROPY_END.search(data, end).start()  # type: ignore[union-attr]
+            found.append((pos, end))
+        pos = end
+    assert len(found) == 10
+    start, end = found[-1]
+    return data[:end] + data[start:end] * (scans - 10) + data[end:]

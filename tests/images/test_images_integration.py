@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import progressive_jpeg
 from PIL import Image, ImageCms
 
 from hepcore.cli import main
@@ -95,3 +96,23 @@ def test_upload_serve_list_delete(server: RunningServer, host_dir: tuple[Path, s
     bad = requests.post(f"{api}/api/v1/upload", headers=headers,
                         files={"file": ("x.jpg", data[: len(data) // 2])}, timeout=30)
     assert bad.status_code == 415 and bad.json()["code"] == "processing_failed"
+
+
+def test_hostile_files_are_refused_on_real_servers(server: RunningServer,
+                                                    host_dir: tuple[Path, str]) -> None:
+    """A progressive JPEG of 101 scans, a JPEG of 10,001 segments: 415 before
+    Pillow parses them, and nothing is stored."""
+    api = server.url + "/img"
+    headers = {"Authorization": f"Bearer {host_dir[1]}"}
+    before = requests.get(f"{api}/api/v1/uploads", headers=headers, timeout=30).json()
+    plain = photo(7)
+    segments = plain[:2] + b"\xff\xe3\x00\x02" * 10_001 + plain[2:]
+    for data, limit in ((progressive_jpeg(101), "100 JPEG scans"),
+                        (segments, "10,000 JPEG marker segments")):
+        r = requests.post(f"{api}/api/v1/upload", headers=headers,
+                          files={"file": ("x.jpg", data, "image/jpeg")}, timeout=30)
+        assert (r.status_code, r.json()) == (415, {
+            "ok": False, "code": "processing_failed",
+            "error": f"The image could not be processed. It has more than {limit}."})
+    after = requests.get(f"{api}/api/v1/uploads", headers=headers, timeout=30).json()
+    assert after == before

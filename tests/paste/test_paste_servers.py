@@ -163,6 +163,26 @@ def test_errors_on_the_wire(host: Host) -> None:
     assert missing.status_code == 404 and "text/html" in missing.headers["Content-Type"]
 
 
+def test_a_paste_of_many_lines_gets_a_bounded_page(host: Host) -> None:
+    """The reader page of a paste of 8 M newlines was 310 MB; it now shows the
+    first 50,000 lines and links to the raw text, which is whole."""
+    key = host.new_key("lines", plan="prime")
+    content = "a" + "\n" * (4 * 1024 * 1024)
+    r = requests.post(host.url + "/api/paste", json={"content": content, "language": "text"},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    assert r.status_code == 200, r.text
+    pid = r.json()["data"]["id"]
+    page = requests.get(f"{host.url}/{pid}", timeout=30)
+    assert page.status_code == 200
+    assert len(page.content) < 3_000_000
+    assert '<span class="normal">50000</span></pre>' in page.text
+    assert (f'<p class="cut">The page shows the first 50,000 lines. <a href="./{pid}/raw"'
+            ' rel="nofollow">The raw text</a> holds the whole paste: 4.0 MiB (4,194,305'
+            ' bytes).</p>') in page.text
+    raw = requests.get(f"{host.url}/{pid}/raw", timeout=30)
+    assert raw.content == content.encode()
+
+
 DOC = ROOT / "docs" / "paste.md"
 DOC_LOGIN_TOKEN = "eyJhIjoiYWxpY2UifQ.aF3kPw.5mQz8yTn2R0vXcLb7JdH"
 DOC_MOUNTS = {"paste": "", "login": "/login"}
