@@ -427,6 +427,16 @@ def test_paging_in_one_millisecond_neither_skips_nor_repeats(client, uploader_to
     assert stamps[-1] == START_ISO and stamps[0] == "2026-05-28T20:26:40.006Z"
 
 
+def test_listing_keeps_upload_order_when_the_clock_steps_back(client, uploader_token, clock):
+    made = [upload_file(client, uploader_token, b"first")]
+    clock.advance(-5)  # a host clock set back: still newest first, stamped after
+    made += [upload_file(client, uploader_token, b"%d" % i) for i in range(2)]
+    items = listing(client, uploader_token)["uploads"]
+    assert [i["ID"] for i in items] == list(reversed(made))
+    assert [i["createdAt"] for i in items] == [
+        "2026-05-28T20:26:40.002Z", "2026-05-28T20:26:40.001Z", START_ISO]
+
+
 def test_next_before_is_null_on_an_exact_last_page(client, uploader_token):
     for i in range(6):
         shorten(client, uploader_token, f"https://example.com/{i}")

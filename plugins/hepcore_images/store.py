@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hepcore.clock import Clock, parse_iso_datetime
-from hepcore.db import Database, first_free_millisecond
+from hepcore.db import Database, next_creation_time
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -49,7 +49,7 @@ def page_before(value: str) -> float:
     """The ``before`` cursor ``value`` (ISO-8601 as :func:`hepcore.clock.parse_iso`
     reads it) as the bound of :meth:`UploadStore.page`.
 
-    Creation times are whole milliseconds (``first_free_millisecond``), so
+    Creation times are whole milliseconds (``next_creation_time``), so
     "created strictly earlier than ``value``" is "created earlier than ``value``
     rounded up to a whole millisecond", computed in integer microseconds.
     ``fromisoformat`` drops digits past the microsecond; when any of them is not
@@ -75,10 +75,10 @@ class UploadStore:
                key_id: str | None, mime: str, size: int, width: int, height: int,
                hash_sha256: str, stored_sha256: str, storage_key: str,
                delete_token_hash: str | None) -> Upload:
-        """Insert inside the caller's write transaction; the creation time is the
-        first free millisecond from now for this account. Raises
+        """Insert inside the caller's write transaction; the creation time comes
+        from ``next_creation_time``. Raises
         :class:`sqlite3.IntegrityError` when a live upload has the same hash."""
-        created = first_free_millisecond(conn, "images_uploads", account_id, self.clock())
+        created = next_creation_time(conn, "images_uploads", account_id, self.clock())
         conn.execute(
             "INSERT INTO images_uploads (filename, account_id, key_id, mime, size, width, height,"
             " hash_sha256, stored_sha256, storage_key, delete_token_hash, created_at)"

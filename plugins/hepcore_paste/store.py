@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hepcore.clock import ALNUM, Clock, random_string
-from hepcore.db import Database
+from hepcore.db import Database, next_creation_time
 from hepcore.storage import Storage
 
 log = logging.getLogger("hepcore.paste")
@@ -154,13 +154,8 @@ class PasteStore:
         a paste; ``expiresAt`` is ``expires_after`` seconds after the creation time
         (``None``: never). Raises :class:`sqlite3.IntegrityError` when the ID is taken."""
         conn = self.db.conn
-        created = round(self.clock(), 3)
-        if account_id is not None:
-            # Strictly increasing per account: one indexed lookup of the latest.
-            (last,) = conn.execute("SELECT max(created_at) FROM paste_pastes"
-                                   " WHERE account_id = ?", (account_id,)).fetchone()
-            if last is not None and last >= created:
-                created = round(last + 0.001, 3)
+        created = round(self.clock(), 3) if account_id is None else \
+            next_creation_time(conn, "paste_pastes", account_id, self.clock())
         expires_at = None if expires_after is None else created + expires_after
         conn.execute(
             "INSERT INTO paste_pastes (id, account_id, key_id, anonymous, title, language,"

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from hepcore.clock import URLSAFE, Clock, random_string
-from hepcore.db import Database, first_free_millisecond
+from hepcore.db import Database, next_creation_time
 
 SLUG_LENGTH = 9
 
@@ -77,7 +77,7 @@ class ItemStore:
                              (slug, item_id))
         except sqlite3.IntegrityError:
             return None
-        created = first_free_millisecond(conn, "uploader_items", account_id, self.clock())
+        created = next_creation_time(conn, "uploader_items", account_id, self.clock())
         conn.execute(
             "INSERT INTO uploader_items (id, slug, account_id, kind, link, name, type, size,"
             " sha256, width, height, storage_key, created_at)"

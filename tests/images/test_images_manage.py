@@ -184,6 +184,17 @@ def test_list_newest_first_with_cursor(client: falcon.testing.TestClient, key: s
     assert stamps[1] == "2026-05-28T20:26:43.001Z" and stamps[2] == "2026-05-28T20:26:43.000Z"
 
 
+def test_list_keeps_upload_order_when_the_clock_steps_back(
+        client: falcon.testing.TestClient, key: str, clock: FakeClock, upload: Upload) -> None:
+    names = [upload(image_bytes(color=(1, 2, 3))).json["filename"]]
+    clock.advance(-5)  # a host clock set back (NTP): still newest first, stamped after
+    names += [upload(image_bytes(color=(i, 2, 3))).json["filename"] for i in (2, 3)]
+    body = client.simulate_get("/api/v1/uploads", headers=auth(key)).json
+    assert [u["filename"] for u in body["uploads"]] == names[::-1]
+    assert [u["created_at"] for u in body["uploads"]] == [
+        "2026-05-28T20:26:40.002Z", "2026-05-28T20:26:40.001Z", "2026-05-28T20:26:40.000Z"]
+
+
 def test_list_default_limit_and_last_page(client: falcon.testing.TestClient, key: str,
                                           upload: Upload) -> None:
     for i in range(3):
