@@ -26,6 +26,11 @@ from .formats import Format
 
 Write = Callable[[bytes], None]
 CHUNK = 256 * 1024
+# libavif's encoder speed for re-encodes (0 slowest .. 10). Pillow's default, 6,
+# spends about 4x the CPU of 8 (a 12 MP photo: 7.0 s against 1.7 s) for files
+# 0-25 % smaller at the same quality; every AVIF upload is re-encoded, so the
+# default would let one key at its upload rate keep several cores busy.
+AVIF_SPEED = 8
 ORIENTATION_TAG = 0x0112
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -309,8 +314,11 @@ def _save_options(fmt: Format, img: Any) -> dict[str, Any]:
         if img.info.get("progressive"):
             options["progressive"] = True
         options = {k: v for k, v in options.items() if v is not None}
-    elif fmt.name == "webp" or fmt.name == "avif":
+    elif fmt.name == "webp":
         options["quality"] = 90
+    elif fmt.name == "avif":
+        options["quality"] = 90
+        options["speed"] = AVIF_SPEED
     return options
 
 

@@ -249,6 +249,29 @@ def test_avif_reencoded_without_metadata(client: falcon.testing.TestClient,
         assert "exif" not in img.info and "xmp" not in img.info
 
 
+def test_avif_reencoded_at_the_fast_encoder_speed(client: falcon.testing.TestClient,
+                                                  upload: Upload,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AVIF is re-encoded: at Pillow's default speed a key at its upload
+    rate keeps several cores busy, so the documented speed 8 is used."""
+    seen: list[dict[str, object]] = []
+    save = Image.Image.save
+
+    def spy(self: Image.Image, fp: object, format: str | None = None, **params: object) -> None:
+        if format == "AVIF":
+            seen.append(params)
+        save(self, fp, format, **params)  # type: ignore[arg-type]
+
+    source = marked((64, 48))
+    buf = io.BytesIO()
+    source.save(buf, "AVIF", quality=95)
+    monkeypatch.setattr(Image.Image, "save", spy)
+    out = stored(client, upload(buf.getvalue()))
+    assert [(p["speed"], p["quality"]) for p in seen] == [(8, 90)]
+    with Image.open(io.BytesIO(out)) as img, Image.open(buf) as sent:
+        assert img.format == "AVIF" and mean_difference(img, sent) < 3
+
+
 def test_stored_size_and_hash_semantics(client: falcon.testing.TestClient,
                                         upload: Upload) -> None:
     """F2: size is of the stored bytes, hash of the received ones."""
