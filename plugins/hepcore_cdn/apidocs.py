@@ -30,7 +30,8 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "id": {"type": "string", "pattern": UUID7_PATTERN,
                    "description": "lowercase UUID version 7"},
-            "filename": {"type": "string", "description": "display filename, sanitised"},
+            "filename": {"type": "string", "maxLength": 255,
+                         "description": "display filename, sanitised, cut to 255 characters"},
             "size": {**_INTEGER, "description": "bytes"},
             "content_type": {"type": "string",
                              "description": "detected type; text/* types carry a charset"},

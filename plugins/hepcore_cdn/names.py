@@ -19,6 +19,9 @@ _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 URL_SEGMENT_SAFE = "!&'()*+,=@"
 """Characters a path segment keeps unencoded in file URLs (as upstream's router)."""
 MAX_KEY_NAME = 120
+MAX_FILENAME = 255
+"""Characters a display filename keeps (Decision: longer names are cut)."""
+MAX_KEPT_EXTENSION = 32
 
 
 def _unquote_keeping_paths(value: str, filename: bool = False) -> str:
@@ -67,8 +70,23 @@ def clean_text(name: str) -> str:
 
 def sanitize(name: str) -> str:
     """4.2 steps 2 and 3: strip surrounding whitespace, then replace each of
-    U+202E ``% $ | : ; / < > ? * "`` TAB CR LF ``\\`` with ``-``."""
-    return _REPLACED.sub("-", clean_text(name).strip())
+    U+202E ``% $ | : ; / < > ? * "`` TAB CR LF ``\\`` with ``-``; then cut
+    to :data:`MAX_FILENAME` characters, keeping an extension of at most
+    :data:`MAX_KEPT_EXTENSION` (a longer name would give a file URL and a
+    ``Content-Disposition`` header that servers, proxies and browsers refuse)."""
+    return cut(_REPLACED.sub("-", clean_text(name).strip()))
+
+
+def cut(name: str) -> str:
+    """``name`` (stripped) cut to :data:`MAX_FILENAME` characters, keeping its
+    extension when that has at most :data:`MAX_KEPT_EXTENSION` characters (its
+    dot included); what is cut ends in no whitespace."""
+    if len(name) <= MAX_FILENAME:
+        return name
+    ext = extension(name)
+    if len(ext) > MAX_KEPT_EXTENSION:
+        ext = ""
+    return name[:MAX_FILENAME - len(ext)].rstrip() + ext
 
 
 def extension(name: str) -> str:
@@ -83,7 +101,7 @@ def extension(name: str) -> str:
 def renamed(old: str, new: str) -> str:
     """6.5 step 4: keep the old extension when the new name has none."""
     if not extension(new) and extension(old):
-        return new + extension(old)
+        return cut(new + extension(old))
     return new
 
 

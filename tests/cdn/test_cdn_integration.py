@@ -85,6 +85,26 @@ def test_upload_serve_and_delete(server: RunningServer, auth: dict[str, str]) ->
     assert requests.get(item["url"], timeout=10).status_code == 404
 
 
+def test_long_filenames_give_urls_servers_accept(server: RunningServer,
+                                                 auth: dict[str, str]) -> None:
+    """Display names are cut to 255 characters (extension kept): the url of a
+    2,000-character name would be 18 KB, past every server's request line."""
+    api = server.url + "/cdn/api/v4"
+    r = requests.post(api + "/upload", headers=auth,
+                      files={"file": ("€" * 2000 + ".txt", b"long name")}, timeout=30)
+    assert r.status_code == 201, r.text
+    item = r.json()
+    assert item["filename"] == "€" * 251 + ".txt"
+    got = requests.get(item["url"], timeout=30)
+    assert (got.status_code, got.content) == (200, b"long name")
+    assert len(got.headers["Content-Disposition"]) < 2600
+    r = requests.patch(f"{api}/uploads/{item['id']}/rename", headers=auth,
+                       json={"filename": "x" * 100_000}, timeout=30)
+    assert r.status_code == 200 and r.json()["filename"] == "x" * 251 + ".txt"
+    got = requests.get(r.json()["url"], timeout=30)
+    assert (got.status_code, got.content) == (200, b"long name")
+
+
 def test_chunked_batch_upload(server: RunningServer, auth: dict[str, str]) -> None:
     body, ctype = multipart([("files[]", "a.txt", None, b"alpha"),
                              ("files[]", "b.png", "image/png", BIG[:300_000])])

@@ -62,10 +62,11 @@ def test_sanitize(name: str, clean: str) -> None:
     assert sanitize(name) == clean
 
 
-@given(st.text(max_size=80))
+@given(st.text(max_size=80) | st.text(min_size=250, max_size=400))
 @settings(max_examples=300)
 def test_sanitised_names_are_safe(name: str) -> None:
     clean = sanitize(name)
+    assert len(clean) <= 255
     assert not set(clean) & set('\u202e%$|:;/<>?*"\t\r\n\\')
     assert clean == clean.strip() or clean.strip() == ""
     clean.encode("utf-8")
@@ -129,6 +130,23 @@ def test_sent_filename_is_the_parsers_filename_uncut(prefix: str, quoted: bool, 
 ])
 def test_filename_from_url(url: str, name: str) -> None:
     assert filename_from_url(url) == name
+
+
+@pytest.mark.parametrize(("name", "clean"), [
+    ("a" * 255, "a" * 255),
+    ("a" * 300, "a" * 255),
+    ("a" * 300 + ".png", "a" * 251 + ".png"),
+    ("a" * 250 + "     " + "b" * 10 + ".png", "a" * 250 + ".png"),
+    ("a" * 300 + "." + "e" * 31, "a" * 223 + "." + "e" * 31),
+    ("a" * 300 + "." + "e" * 32, "a" * 255),
+    ("€" * 3000 + ".txt", "€" * 251 + ".txt"),
+])
+def test_long_names_are_cut_keeping_the_extension(name: str, clean: str) -> None:
+    assert sanitize(name) == clean
+
+
+def test_renamed_cuts_a_name_that_gains_the_old_extension() -> None:
+    assert renamed("old.jpeg", "n" * 255) == "n" * 250 + ".jpeg"
 
 
 @pytest.mark.parametrize(("old", "new", "result"), [
