@@ -249,6 +249,9 @@ def reader_page(paste: Paste, block: bytes, *, views: int, site_name: str) -> tu
         nonce=nonce,
         css=stylesheet(),
         title=html.escape(title),
+        # Isolated (FSI ... PDI): bidi controls in the title cannot reorder the
+        # site name after it in the browser's tab; the <h1> is its own paragraph.
+        tab_title=f"\u2068{html.escape(title)}\u2069",
         site=html.escape(site_name),
         language=html.escape(paste.language),
         views=f"{views:,}",

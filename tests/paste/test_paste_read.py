@@ -65,6 +65,14 @@ def test_reader_escapes_content_and_language(client, key) -> None:
     assert "&quot;&gt;&lt;b&gt;lang" in page
 
 
+def test_bidi_controls_in_a_title_cannot_reorder_the_site_name(client, key) -> None:
+    pid = make(client, key, title="\u202eevil")
+    page = client.simulate_get(f"/{pid}").text
+    tab = re.search(r"<title>(.*)</title>", page).group(1)
+    assert tab.startswith("\u2068\u202eevil\u2069 · ")  # first-strong isolate ... pop
+    assert "<h1>\u202eevil</h1>" in page
+
+
 def test_reader_highlighting_is_cached(client, runtime, key) -> None:
     pid = make(client, key)
     service = runtime.services["paste"]

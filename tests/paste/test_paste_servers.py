@@ -258,7 +258,7 @@ def check_snippet_patch(a: Answer, s: DocState) -> None:
     assert a.status == 200, a
     data = a.json()["data"]
     assert (data["id"], data["title"], data["visibility"]) == (s.paste, "renamed", "public")
-    assert "<title>renamed" in requests.get(f"{s.url}/{s.paste}", timeout=10).text
+    assert "<title>\u2068renamed\u2069 · " in requests.get(f"{s.url}/{s.paste}", timeout=10).text
 
 
 def check_snippet_delete(a: Answer, s: DocState) -> None:
