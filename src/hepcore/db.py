@@ -99,6 +99,11 @@ class Database:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Sorts, GROUP BY and the webhook claim's windows build temporary
+        # b-trees; file-backed ones cost about 0.1 ms each to set up here
+        # (the claim: 0.6 ms against 0.1 ms in memory) and hold only rows a
+        # statement already selected.
+        conn.execute("PRAGMA temp_store=MEMORY")
         with self._lock:
             self._all.append(conn)
             self._synchronous[conn] = NORMAL
