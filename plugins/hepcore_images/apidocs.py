@@ -221,7 +221,9 @@ ANIMATION_LIMITS = (
      " all; the limit is <L> megapixels in all."),
 )
 STRUCTURE_LIMIT = ("The image could not be processed. It has more than <N> JPEG scans"
-                   " (or JPEG marker segments, PNG chunks, WebP chunks, GIF sub-blocks).")
+                   " (or JPEG marker segments, PNG chunks, WebP chunks, GIF sub-blocks, AVIF"
+                   " boxes, AVIF items, AVIF item extents, AVIF sample-to-chunk entries, AV1"
+                   " OBUs).")
 RETRY_AFTER: Mapping[str, Schema] = {
     "Retry-After": {"type": "integer", "minimum": 1,
                     "description": "Seconds until a request would be accepted."}}

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from .formats import PixelBudget, TooLarge
+from .formats import PixelBudget, TooLarge, Unprocessable
 
 MAX_BOXES = 4096
 MAX_ITEMS = MAX_EXTENTS = 4096
@@ -48,6 +48,14 @@ SAME_AS_REF = (0, 0)
 
 class AvifError(ValueError):
     """The file is malformed or truncated, or its structure is beyond the walk's limits."""
+
+
+class AvifLimit(AvifError, Unprocessable):
+    """The structure is beyond one of the walk's limits; the message, the
+    client's (:meth:`Unprocessable.over`), names it."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        super().__init__(str(Unprocessable.over(limit, what)))
 
 
 @dataclass
@@ -144,7 +152,7 @@ class _Walk:
         while start < end:
             self.boxes += 1
             if self.boxes > MAX_BOXES:
-                raise AvifError("too many boxes")
+                raise AvifLimit(MAX_BOXES, "AVIF boxes")
             header = 8
             size, kind = (0, b"") if end - start < 8 else struct.unpack_from(
                 ">I4s", self.data, start)
@@ -219,7 +227,7 @@ class _Walk:
         id_size = 4 if version == 2 else 2
         count, pos = self.uint(start + 6, id_size, end), start + 6 + id_size
         if count > MAX_ITEMS:
-            raise AvifError("too many items")
+            raise AvifLimit(MAX_ITEMS, "AVIF items")
         found: dict[int, memoryview] = {}
         for _ in range(count):
             item_id, pos = self.uint(pos, id_size, end), pos + id_size
@@ -236,7 +244,7 @@ class _Walk:
             for _ in range(extent_count):
                 self.extents += 1
                 if self.extents > MAX_EXTENTS:
-                    raise AvifError("too many extents")
+                    raise AvifLimit(MAX_EXTENTS, "AVIF item extents")
                 pos += index_size
                 offset, pos = self.uint(pos, offset_size, end), pos + offset_size
                 length, pos = self.uint(pos, length_size, end), pos + length_size
@@ -321,7 +329,7 @@ class _Walk:
         width = 8 if b"co64" in tables else 4
         chunks, chunks_at = self.table(tables, b"co64" if width == 8 else b"stco", width)
         if runs > MAX_TABLE_ENTRIES:
-            raise AvifError("too many stsc entries")
+            raise AvifLimit(MAX_TABLE_ENTRIES, "AVIF sample-to-chunk entries")
         total, walked = 0, list[tuple[int, int]]()
         for run in range(runs):
             first, per_chunk = struct.unpack_from(">II", self.data, runs_at + 12 * run)
@@ -357,7 +365,7 @@ class _Walk:
         while pos < len(data):
             self.obus_walked += 1
             if self.obus_walked > MAX_OBUS:
-                raise AvifError("too many OBUs")
+                raise AvifLimit(MAX_OBUS, "AV1 OBUs")
             header = data[pos]
             kind, extension, has_size = header >> 3 & 15, header >> 2 & 1, header >> 1 & 1
             temporal = spatial = 0

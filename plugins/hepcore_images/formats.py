@@ -145,6 +145,11 @@ class Unprocessable(Exception):
     scans) than any real image does; the message is the one the client gets
     (415 ``processing_failed``). See :mod:`.structure`."""
 
+    @classmethod
+    def over(cls, limit: int, what: str) -> Unprocessable:
+        """The refusal of more than ``limit`` of ``what`` ("JPEG scans")."""
+        return cls(f"The image could not be processed. It has more than {limit:,} {what}.")
+
 
 MAX_GIF_BLOCKS = 250_000
 """Sub-blocks of a GIF, all kinds together: image data comes in sub-blocks
@@ -204,8 +209,7 @@ def check_gif(fh: IO[bytes], budget: PixelBudget) -> None:
             while (size := fh.read(1)) not in (b"", b"\x00"):
                 blocks += 1
                 if blocks > MAX_GIF_BLOCKS:
-                    raise Unprocessable("The image could not be processed. It has more"
-                                        f" than {MAX_GIF_BLOCKS:,} GIF sub-blocks.")
+                    raise Unprocessable.over(MAX_GIF_BLOCKS, "GIF sub-blocks")
                 fh.seek(size[0], io.SEEK_CUR)
             if not size:
                 return

@@ -98,16 +98,14 @@ def _walk_jpeg(data: bytes | mmap.mmap) -> None:
             continue
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
-            raise Unprocessable("The image could not be processed. It has more than"
-                                f" {MAX_JPEG_SEGMENTS:,} JPEG marker segments.")
+            raise Unprocessable.over(MAX_JPEG_SEGMENTS, "JPEG marker segments")
         if pos + 2 > end:
             return
         pos += data[pos] << 8 | data[pos + 1]
         if marker == 0xDA:  # SOS: entropy-coded data runs to the next marker
             scans += 1
             if scans > MAX_JPEG_SCANS:
-                raise Unprocessable("The image could not be processed. It has more than"
-                                    f" {MAX_JPEG_SCANS} JPEG scans.")
+                raise Unprocessable.over(MAX_JPEG_SCANS, "JPEG scans")
             found = _ENTROPY_END.search(data, pos)
             if found is None:
                 return
@@ -123,8 +121,7 @@ def _walk_chunks(data: bytes | mmap.mmap, pos: int, end: int, *, little: bool,
     while pos + 8 <= end:
         chunks += 1
         if chunks > MAX_CHUNKS:
-            raise Unprocessable("The image could not be processed. It has more than"
-                                f" {MAX_CHUNKS:,} {what} chunks.")
+            raise Unprocessable.over(MAX_CHUNKS, f"{what} chunks")
         if little:
             (length,) = struct.unpack_from("<I", data, pos + 4)
             pos += 8 + length + (length & 1)
