@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import falcon.testing
 import pytest
 from httpkit import multipart
 from PIL import Image
+from webhookkit import Receiver
 
 from hepcore import Account, Config, Runtime, ServiceConfig
 
@@ -27,7 +28,13 @@ def images_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, images_options: dict[str, Any]) -> Config:
+def outbound_allow() -> list[str]:
+    """``[outbound] allow``; the webhook tests open it for their 127.0.0.1 receiver."""
+    return []
+
+
+@pytest.fixture
+def config(tmp_path: Path, images_options: dict[str, Any], outbound_allow: list[str]) -> Config:
     """Only the image service, at ``/`` with the upstream public base URL."""
     return Config(
         data_dir=tmp_path / "data",
@@ -35,7 +42,16 @@ def config(tmp_path: Path, images_options: dict[str, Any]) -> Config:
         services={"images": ServiceConfig("images", prefix="/", public_base_url=PUBLIC_BASE,
                                           options=dict(images_options))},
         blocked_plugins=["uploader", "paste", "cdn", "phash_blocklist", "login"],
+        outbound_allow=list(outbound_allow),
     )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (:class:`webhookkit.Receiver`), stopped after."""
+    r = Receiver().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
-from test_images_webhooks_delivery import Receiver, add_hook, png, upload
+from test_images_webhooks_delivery import add_hook, png, upload
+from webhookkit import Receiver
 
-from hepcore import Config, Runtime, ServiceConfig
+from hepcore import Runtime
 from hepcore.db import Database
 from hepcore.testing import FakeClock
 from hepcore_images.webhook_delivery import JOB_NAME
@@ -226,23 +228,14 @@ class Tarpit:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(
-        data_dir=tmp_path / "data", secrets=["test-secret"],
-        services={"images": ServiceConfig("images", prefix="/", public_base_url=PUBLIC_BASE,
-                                          options={"webhook_timeout": TIMEOUT,
-                                                   "webhook_lease_seconds": 30,
-                                                   "webhook_concurrency": CONCURRENCY})},
-        blocked_plugins=["uploader", "paste", "cdn", "phash_blocklist", "login"],
-        outbound_allow=["127.0.0.1"],
-    )
+def images_options() -> dict[str, Any]:
+    return {"webhook_timeout": TIMEOUT, "webhook_lease_seconds": 30,
+            "webhook_concurrency": CONCURRENCY}
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
+def outbound_allow() -> list[str]:
+    return ["127.0.0.1"]
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
-from test_images_webhooks_delivery import Receiver, spec_signature_ok
+from webhookkit import Receiver, spec_signature_ok
 
 from hepcore import build_runtime, load_config
 from hepcore.testing.servers import RunningServer, run_server
@@ -37,13 +36,6 @@ webhook_lease_seconds = 4.0
 webhook_retry_delays = [1.0, 1.0, 1.0, 1.0]
 webhook_poll_seconds = 0.2
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
