@@ -28,7 +28,7 @@ Write = Callable[[bytes], None]
 CHUNK = 256 * 1024
 # libavif's encoder speed for re-encodes (0 slowest .. 10). Pillow's default, 6,
 # spends about 4x the CPU of 8 (a 12 MP photo: 7.0 s against 1.7 s) for files
-# 0-25 % smaller at the same quality; every AVIF upload is re-encoded, so the
+# 0-22 % smaller at the same quality; every AVIF upload is re-encoded, so the
 # default would let one key at its upload rate keep several cores busy.
 AVIF_SPEED = 8
 ORIENTATION_TAG = 0x0112

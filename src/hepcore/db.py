@@ -100,9 +100,9 @@ class Database:
         conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         conn.execute("PRAGMA foreign_keys=ON")
         # Sorts, GROUP BY and the webhook claim's windows build temporary
-        # b-trees; file-backed ones cost about 0.1 ms each to set up here
-        # (the claim: 0.6 ms against 0.1 ms in memory) and hold only rows a
-        # statement already selected.
+        # b-trees; file-backed ones cost about 0.1 ms each to set up here (the
+        # claim's statement with 2,000 rows queued: 0.74 ms against 0.04 ms in
+        # memory), and they hold only rows a statement has already selected.
         conn.execute("PRAGMA temp_store=MEMORY")
         with self._lock:
             self._all.append(conn)
@@ -261,7 +261,7 @@ class Database:
 
 
 def next_creation_time(conn: sqlite3.Connection, table: str, account_id: str,
-                           now: float) -> float:
+                       now: float) -> float:
     """A creation time for a new row of ``table`` (a trusted name with
     ``account_id`` and ``created_at`` columns, indexed together): ``now`` in whole
     milliseconds, or one millisecond past the account's latest row when that is
@@ -269,9 +269,8 @@ def next_creation_time(conn: sqlite3.Connection, table: str, account_id: str,
     skipping rows; one index seek however fast an account uploads. Call it
     inside the write transaction that inserts."""
     created = round(now, 3)
-    row = conn.execute(f"SELECT MAX(created_at) FROM {table} WHERE account_id = ?",
-                       (account_id,)).fetchone()
-    latest = row[0] if row is not None else None
+    (latest,) = conn.execute(f"SELECT MAX(created_at) FROM {table} WHERE account_id = ?",
+                             (account_id,)).fetchone()
     if latest is not None and latest >= created:
         created = round(latest + 0.001, 3)
     return created
